@@ -1,0 +1,2692 @@
+
+/*
+ * Copyright (C) ngx_http_bedrock_module authors
+ *
+ * An OpenAI-compatible gateway to Amazon Bedrock: OpenAI Chat Completions
+ * requests are translated to Bedrock Converse, signed with SigV4 and sent
+ * through the upstream module; answers are translated back.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_bedrock_json.h"
+#include "ngx_http_bedrock_chat.h"
+#include "ngx_http_bedrock_sigv4.h"
+#include "ngx_http_bedrock_credentials.h"
+
+
+#define NGX_HTTP_BEDROCK_MODEL_ID_MAX  2048
+
+
+typedef enum {
+    ngx_http_bedrock_route_unknown = 0,
+    ngx_http_bedrock_route_chat,
+    ngx_http_bedrock_route_models,
+    ngx_http_bedrock_route_model
+} ngx_http_bedrock_route_e;
+
+
+typedef enum {
+    ngx_http_bedrock_st_status = 0,
+    ngx_http_bedrock_st_headers,
+    ngx_http_bedrock_st_body
+} ngx_http_bedrock_state_e;
+
+
+typedef struct {
+    ngx_str_t                      alias;
+    ngx_str_t                      id;
+    ngx_str_t                      escaped;  /* percent-encoded for paths */
+} ngx_http_bedrock_model_t;
+
+
+typedef struct {
+    ngx_str_t                      id;
+    ngx_str_t                      version;
+    ngx_str_t                      trace;
+} ngx_http_bedrock_guardrail_t;
+
+
+typedef struct {
+    ngx_str_t                      url;
+    ngx_str_t                      host;     /* Host header, signed */
+    ngx_str_t                      resolve;  /* host to resolve at run time */
+    in_port_t                      port;
+    ngx_uint_t                     ssl;
+} ngx_http_bedrock_endpoint_t;
+
+
+typedef struct {
+    ngx_http_upstream_conf_t       upstream;
+
+    ngx_http_bedrock_endpoint_t   *endpoint;
+    ngx_str_t                      pass_url;
+    ngx_flag_t                     pass;
+
+    ngx_str_t                      region;
+    ngx_array_t                   *models;
+    ngx_flag_t                     passthrough;
+    ngx_http_bedrock_guardrail_t  *guardrail;
+    size_t                         max_response_size;
+    time_t                         created;
+
+#if (NGX_HTTP_SSL)
+    ngx_uint_t                     ssl_protocols;
+    ngx_str_t                      ssl_ciphers;
+    ngx_uint_t                     ssl_verify_depth;
+    ngx_str_t                      ssl_trusted_certificate;
+#endif
+} ngx_http_bedrock_loc_conf_t;
+
+
+typedef struct {
+    ngx_bedrock_credentials_t      creds;   /* resolved in each worker */
+} ngx_http_bedrock_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                      model;
+    ngx_str_t                      model_id;
+    ngx_str_t                      escaped;
+    ngx_str_t                      body;
+    ngx_str_t                      id;
+    time_t                         created;
+
+    /* the upstream response */
+    ngx_http_bedrock_state_e       state;
+    ngx_http_status_t              status;
+    ngx_http_chunked_t             chunked;
+    off_t                          length;   /* -1: chunked */
+    ngx_str_t                      aws_type;
+    ngx_str_t                      request_id;
+    u_char                        *resp_start;
+    u_char                        *resp_pos;
+    u_char                        *resp_end;
+    ngx_str_t                      out;
+
+    /* for the log */
+    ngx_str_t                      stop_reason;
+    ngx_bedrock_usage_t            usage;
+
+    ngx_str_t                      error_body;
+
+    unsigned                       replied:1;
+    unsigned                       replace_body:1;
+    unsigned                       has_usage:1;
+    unsigned                       connection_close:1;
+} ngx_http_bedrock_ctx_t;
+
+
+static ngx_int_t ngx_http_bedrock_handler(ngx_http_request_t *r);
+static ngx_http_bedrock_route_e ngx_http_bedrock_route(ngx_http_request_t *r,
+    ngx_str_t *model);
+static void ngx_http_bedrock_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_bedrock_read_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_bedrock_resolve_model(ngx_http_request_t *r,
+    ngx_http_bedrock_loc_conf_t *blcf, ngx_http_bedrock_ctx_t *ctx);
+static ngx_int_t ngx_http_bedrock_model_not_found(ngx_http_request_t *r,
+    ngx_str_t *model);
+static ngx_int_t ngx_http_bedrock_start(ngx_http_request_t *r,
+    ngx_http_bedrock_loc_conf_t *blcf);
+static ngx_int_t ngx_http_bedrock_create_request(ngx_http_request_t *r);
+static ngx_int_t ngx_http_bedrock_reinit_request(ngx_http_request_t *r);
+static ngx_int_t ngx_http_bedrock_process_header(ngx_http_request_t *r);
+static ngx_int_t ngx_http_bedrock_process_headers(ngx_http_request_t *r,
+    ngx_http_upstream_t *u, ngx_http_bedrock_ctx_t *ctx);
+static ngx_int_t ngx_http_bedrock_process_body(ngx_http_request_t *r,
+    ngx_http_upstream_t *u, ngx_http_bedrock_ctx_t *ctx);
+static ngx_int_t ngx_http_bedrock_body_append(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, u_char *data, size_t size);
+static ngx_int_t ngx_http_bedrock_translate(ngx_http_request_t *r,
+    ngx_http_upstream_t *u, ngx_http_bedrock_ctx_t *ctx);
+static ngx_int_t ngx_http_bedrock_filter_init(void *data);
+static ngx_int_t ngx_http_bedrock_filter(void *data, ssize_t bytes);
+static void ngx_http_bedrock_abort_request(ngx_http_request_t *r);
+static void ngx_http_bedrock_finalize_request(ngx_http_request_t *r,
+    ngx_int_t rc);
+
+static ngx_int_t ngx_http_bedrock_models(ngx_http_request_t *r,
+    ngx_http_bedrock_loc_conf_t *blcf, ngx_str_t *alias);
+static ngx_http_bedrock_model_t *ngx_http_bedrock_find_model(
+    ngx_http_bedrock_loc_conf_t *blcf, ngx_str_t *alias);
+static ngx_int_t ngx_http_bedrock_model_id_valid(ngx_str_t *id);
+static ngx_int_t ngx_http_bedrock_send(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *body);
+static ngx_int_t ngx_http_bedrock_send_error(ngx_http_request_t *r,
+    ngx_bedrock_error_t *err);
+static ngx_int_t ngx_http_bedrock_refuse_method(ngx_http_request_t *r,
+    char *allow);
+static ngx_http_bedrock_ctx_t *ngx_http_bedrock_get_ctx(
+    ngx_http_request_t *r);
+static void ngx_http_bedrock_status_error(ngx_uint_t status,
+    ngx_bedrock_error_t *err);
+
+static ngx_int_t ngx_http_bedrock_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_bedrock_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+
+static ngx_int_t ngx_http_bedrock_str_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_bedrock_usage_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_bedrock_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_bedrock_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_bedrock_init_process(ngx_cycle_t *cycle);
+static void *ngx_http_bedrock_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_bedrock_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static ngx_int_t ngx_http_bedrock_set_endpoint(ngx_conf_t *cf,
+    ngx_http_bedrock_loc_conf_t *conf);
+static char *ngx_http_bedrock_pass(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_bedrock_model_map(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_bedrock_guardrail(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+#if (NGX_HTTP_SSL)
+static ngx_int_t ngx_http_bedrock_set_ssl(ngx_conf_t *cf,
+    ngx_http_bedrock_loc_conf_t *blcf);
+#endif
+
+
+static ngx_conf_bitmask_t  ngx_http_bedrock_ssl_protocols[] = {
+    { ngx_string("TLSv1.2"), NGX_SSL_TLSv1_2 },
+    { ngx_string("TLSv1.3"), NGX_SSL_TLSv1_3 },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_bedrock_commands[] = {
+
+    { ngx_string("bedrock_pass"),
+      NGX_HTTP_LOC_CONF|NGX_HTTP_LIF_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_bedrock_pass,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("bedrock_region"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, region),
+      NULL },
+
+    { ngx_string("bedrock_model_map"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_bedrock_model_map,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("bedrock_model_passthrough"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, passthrough),
+      NULL },
+
+    { ngx_string("bedrock_guardrail"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_bedrock_guardrail,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("bedrock_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, upstream.connect_timeout),
+      NULL },
+
+    { ngx_string("bedrock_send_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, upstream.send_timeout),
+      NULL },
+
+    { ngx_string("bedrock_read_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, upstream.read_timeout),
+      NULL },
+
+    { ngx_string("bedrock_buffer_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, upstream.buffer_size),
+      NULL },
+
+    { ngx_string("bedrock_max_response_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, max_response_size),
+      NULL },
+
+#if (NGX_HTTP_SSL)
+
+    { ngx_string("bedrock_ssl_verify"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, upstream.ssl_verify),
+      NULL },
+
+    { ngx_string("bedrock_ssl_verify_depth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, ssl_verify_depth),
+      NULL },
+
+    { ngx_string("bedrock_ssl_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, ssl_trusted_certificate),
+      NULL },
+
+    { ngx_string("bedrock_ssl_server_name"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, upstream.ssl_server_name),
+      NULL },
+
+    { ngx_string("bedrock_ssl_name"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, upstream.ssl_name),
+      NULL },
+
+    { ngx_string("bedrock_ssl_protocols"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_conf_set_bitmask_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, ssl_protocols),
+      &ngx_http_bedrock_ssl_protocols },
+
+    { ngx_string("bedrock_ssl_ciphers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, ssl_ciphers),
+      NULL },
+
+    { ngx_string("bedrock_ssl_session_reuse"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, upstream.ssl_session_reuse),
+      NULL },
+
+#endif
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_bedrock_module_ctx = {
+    ngx_http_bedrock_add_variables,        /* preconfiguration */
+    ngx_http_bedrock_init,                 /* postconfiguration */
+
+    ngx_http_bedrock_create_main_conf,     /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_bedrock_create_loc_conf,      /* create location configuration */
+    ngx_http_bedrock_merge_loc_conf        /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_bedrock_module = {
+    NGX_MODULE_V1,
+    &ngx_http_bedrock_module_ctx,          /* module context */
+    ngx_http_bedrock_commands,             /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_bedrock_init_process,         /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_str_t  ngx_http_bedrock_hide_headers[] = {
+    ngx_null_string
+};
+
+
+static ngx_http_variable_t  ngx_http_bedrock_vars[] = {
+
+    { ngx_string("bedrock_model"), NULL, ngx_http_bedrock_str_variable,
+      offsetof(ngx_http_bedrock_ctx_t, model),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bedrock_model_id"), NULL, ngx_http_bedrock_str_variable,
+      offsetof(ngx_http_bedrock_ctx_t, model_id),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bedrock_stop_reason"), NULL, ngx_http_bedrock_str_variable,
+      offsetof(ngx_http_bedrock_ctx_t, stop_reason),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bedrock_request_id"), NULL, ngx_http_bedrock_str_variable,
+      offsetof(ngx_http_bedrock_ctx_t, request_id),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bedrock_error_type"), NULL, ngx_http_bedrock_str_variable,
+      offsetof(ngx_http_bedrock_ctx_t, aws_type),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bedrock_input_tokens"), NULL,
+      ngx_http_bedrock_usage_variable,
+      offsetof(ngx_bedrock_usage_t, input),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bedrock_output_tokens"), NULL,
+      ngx_http_bedrock_usage_variable,
+      offsetof(ngx_bedrock_usage_t, output),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bedrock_cache_read_tokens"), NULL,
+      ngx_http_bedrock_usage_variable,
+      offsetof(ngx_bedrock_usage_t, cache_read),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bedrock_cache_write_tokens"), NULL,
+      ngx_http_bedrock_usage_variable,
+      offsetof(ngx_bedrock_usage_t, cache_write),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+static ngx_int_t
+ngx_http_bedrock_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                     rc;
+    ngx_str_t                     alias;
+    ngx_bedrock_error_t           err;
+    ngx_http_bedrock_ctx_t       *ctx;
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_bedrock_loc_conf_t  *blcf;
+
+    ctx = ngx_http_bedrock_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+
+    switch (ngx_http_bedrock_route(r, &alias)) {
+
+    case ngx_http_bedrock_route_chat:
+
+        if (!(r->method & NGX_HTTP_POST)) {
+            return ngx_http_bedrock_refuse_method(r, "POST");
+        }
+
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        if (clcf->client_max_body_size
+            && r->headers_in.content_length_n > clcf->client_max_body_size)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "client intended to send too large body: %O bytes",
+                          r->headers_in.content_length_n);
+
+            r->lingering_close = 1;
+            ngx_http_bedrock_status_error(NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                          &err);
+            return ngx_http_bedrock_send_error(r, &err);
+        }
+
+        r->request_body_in_single_buf = 1;
+
+        rc = ngx_http_read_client_request_body(r,
+                                               ngx_http_bedrock_body_handler);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+
+    case ngx_http_bedrock_route_models:
+    case ngx_http_bedrock_route_model:
+
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_bedrock_refuse_method(r, "GET, HEAD");
+        }
+
+        return ngx_http_bedrock_models(r, blcf,
+                                       alias.len ? &alias : NULL);
+
+    default:
+        ngx_memzero(&err, sizeof(ngx_bedrock_error_t));
+
+        err.status = NGX_HTTP_NOT_FOUND;
+        ngx_str_set(&err.type, "invalid_request_error");
+        ngx_str_set(&err.code, "unknown_url");
+
+        err.message.data = ngx_pnalloc(r->pool, 64 + r->method_name.len
+                                                + r->uri.len);
+        if (err.message.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        err.message.len = ngx_sprintf(err.message.data,
+                                      "Unknown request URL: %V %V.",
+                                      &r->method_name, &r->uri)
+                          - err.message.data;
+
+        return ngx_http_bedrock_send_error(r, &err);
+    }
+}
+
+
+static ngx_http_bedrock_route_e
+ngx_http_bedrock_route(ngx_http_request_t *r, ngx_str_t *model)
+{
+    u_char     *p, *last;
+    ngx_str_t  *uri;
+
+    static ngx_str_t  chat = ngx_string("/chat/completions");
+    static ngx_str_t  models = ngx_string("/models");
+
+    uri = &r->uri;
+    last = uri->data + uri->len;
+
+    ngx_str_null(model);
+
+    if (uri->len >= chat.len
+        && ngx_strncmp(last - chat.len, chat.data, chat.len) == 0)
+    {
+        return ngx_http_bedrock_route_chat;
+    }
+
+    if (uri->len >= models.len
+        && ngx_strncmp(last - models.len, models.data, models.len) == 0)
+    {
+        return ngx_http_bedrock_route_models;
+    }
+
+    /* ".../models/{model}": the model may itself contain slashes */
+
+    p = ngx_strlcasestrn(uri->data, last, (u_char *) "/models/",
+                         sizeof("/models/") - 2);
+
+    if (p != NULL && p + sizeof("/models/") - 1 < last) {
+        model->data = p + sizeof("/models/") - 1;
+        model->len = last - model->data;
+        return ngx_http_bedrock_route_model;
+    }
+
+    return ngx_http_bedrock_route_unknown;
+}
+
+
+static void
+ngx_http_bedrock_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                      rc;
+    ngx_str_t                      body;
+    ngx_bedrock_error_t            err;
+    ngx_http_bedrock_ctx_t        *ctx;
+    ngx_bedrock_chat_request_t     req;
+    ngx_http_bedrock_loc_conf_t   *blcf;
+    ngx_http_bedrock_main_conf_t  *bmcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    rc = ngx_http_bedrock_read_body(r, &body);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_bedrock_error_set(&err, NGX_HTTP_BAD_REQUEST,
+                              "invalid_request_error", NULL,
+                              "The request body is empty; send a JSON "
+                              "object.");
+        ngx_http_finalize_request(r, ngx_http_bedrock_send_error(r, &err));
+        return;
+    }
+
+    ngx_memzero(&req, sizeof(ngx_bedrock_chat_request_t));
+
+    if (blcf->guardrail) {
+        req.guardrail_id = blcf->guardrail->id;
+        req.guardrail_version = blcf->guardrail->version;
+        req.guardrail_trace = blcf->guardrail->trace;
+    }
+
+    rc = ngx_bedrock_chat_request(r->pool, body.data, body.len, &req, &err);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "bedrock: invalid request: %V", &err.message);
+        ngx_http_finalize_request(r, ngx_http_bedrock_send_error(r, &err));
+        return;
+    }
+
+    ctx->model = req.model;
+    ctx->body = req.body;
+
+    rc = ngx_http_bedrock_resolve_model(r, blcf, ctx);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_finalize_request(r,
+                                  ngx_http_bedrock_model_not_found(r,
+                                                                &ctx->model));
+        return;
+    }
+
+    if (req.stream) {
+        ngx_bedrock_error_set(&err, NGX_HTTP_BAD_REQUEST,
+                              "invalid_request_error", "unsupported_value",
+                              "Streaming (\"stream\": true) is not enabled "
+                              "in this build of the gateway.");
+        ngx_str_set(&err.param, "stream");
+        ngx_http_finalize_request(r, ngx_http_bedrock_send_error(r, &err));
+        return;
+    }
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bedrock_module);
+
+    if (bmcf->creds.kind == NGX_BEDROCK_CREDENTIALS_NONE) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "bedrock: no AWS credentials found; looked in: %s",
+                      ngx_bedrock_credentials_chain_text);
+
+        ngx_bedrock_error_set(&err, NGX_HTTP_SERVICE_UNAVAILABLE,
+                              "server_error", "credentials_unavailable",
+                              "The gateway has no AWS credentials to call "
+                              "Bedrock with; the gateway's error log says "
+                              "where it looked.");
+        ngx_http_finalize_request(r, ngx_http_bedrock_send_error(r, &err));
+        return;
+    }
+
+    rc = ngx_http_bedrock_start(r, blcf);
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+/*
+ * The whole body in pool memory: the translation needs all of it.  A body
+ * that nginx spooled to a temporary file is read back; the read blocks
+ * on local disk, as in the njs module, so client_body_buffer_size should
+ * hold the usual request.
+ */
+
+static ngx_int_t
+ngx_http_bedrock_read_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    off_t         len;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_DECLINED;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        body->data = cl->buf->pos;
+        body->len = cl->buf->last - cl->buf->pos;
+        return body->len ? NGX_OK : NGX_DECLINED;
+    }
+
+    len = 0;
+
+    for ( /* void */ ; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    if (len == 0) {
+        return NGX_DECLINED;
+    }
+
+    body->data = ngx_pnalloc(r->pool, (size_t) len);
+    if (body->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = body->data;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bedrock reading spooled body: %O bytes from %V",
+                       b->file_last - b->file_pos, &b->file->name);
+
+        n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
+                          b->file_pos);
+
+        if (n != b->file_last - b->file_pos) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "bedrock: could not read the spooled request "
+                          "body from %V", &b->file->name);
+            return NGX_ERROR;
+        }
+
+        p += n;
+    }
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_resolve_model(ngx_http_request_t *r,
+    ngx_http_bedrock_loc_conf_t *blcf, ngx_http_bedrock_ctx_t *ctx)
+{
+    ngx_http_bedrock_model_t  *m;
+
+    m = ngx_http_bedrock_find_model(blcf, &ctx->model);
+
+    if (m != NULL) {
+        ctx->model_id = m->id;
+        ctx->escaped = m->escaped;
+        return NGX_OK;
+    }
+
+    if (blcf->passthrough
+        && ngx_http_bedrock_model_id_valid(&ctx->model) == NGX_OK)
+    {
+        ctx->model_id = ctx->model;
+
+        ctx->escaped.len = ngx_bedrock_uri_escape_len(ctx->model.data,
+                                                      ctx->model.len, 0);
+        ctx->escaped.data = ngx_pnalloc(r->pool, ctx->escaped.len);
+        if (ctx->escaped.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        (void) ngx_bedrock_uri_escape(ctx->escaped.data, ctx->model.data,
+                                      ctx->model.len, 0);
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_model_not_found(ngx_http_request_t *r, ngx_str_t *model)
+{
+    ngx_bedrock_error_t  err;
+
+    ngx_memzero(&err, sizeof(ngx_bedrock_error_t));
+
+    err.status = NGX_HTTP_NOT_FOUND;
+    ngx_str_set(&err.type, "invalid_request_error");
+    ngx_str_set(&err.code, "model_not_found");
+    ngx_str_set(&err.param, "model");
+
+    err.message.data = ngx_pnalloc(r->pool, 96 + model->len);
+    if (err.message.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    err.message.len = ngx_sprintf(err.message.data,
+                                  "The model `%V` does not exist or you do "
+                                  "not have access to it.", model)
+                      - err.message.data;
+
+    return ngx_http_bedrock_send_error(r, &err);
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_start(ngx_http_request_t *r,
+    ngx_http_bedrock_loc_conf_t *blcf)
+{
+    uint32_t                      rnd[3];
+    ngx_uint_t                    i;
+    ngx_http_upstream_t          *u;
+    ngx_http_bedrock_ctx_t       *ctx;
+    ngx_http_bedrock_endpoint_t  *ep;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    ctx->created = ngx_time();
+
+    for (i = 0; i < 3; i++) {
+        rnd[i] = (uint32_t) ngx_random();
+    }
+
+    ctx->id.data = ngx_pnalloc(r->pool, sizeof("chatcmpl-") - 1 + 24);
+    if (ctx->id.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->id.len = ngx_sprintf(ctx->id.data, "chatcmpl-%08xD%08xD%08xD",
+                              rnd[0], rnd[1], rnd[2])
+                  - ctx->id.data;
+
+    if (ngx_http_upstream_create(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    u = r->upstream;
+    ep = blcf->endpoint;
+
+    if (ep->resolve.len) {
+        u->resolved = ngx_pcalloc(r->pool,
+                                  sizeof(ngx_http_upstream_resolved_t));
+        if (u->resolved == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        u->resolved->host = ep->resolve;
+        u->resolved->port = ep->port;
+        u->resolved->no_port = 0;
+    }
+
+#if (NGX_HTTP_SSL)
+    u->ssl = ep->ssl;
+#endif
+
+    ngx_str_set(&u->schema, "https://");
+
+    if (!ep->ssl) {
+        ngx_str_set(&u->schema, "http://");
+    }
+
+    u->output.tag = (ngx_buf_tag_t) &ngx_http_bedrock_module;
+
+    u->conf = &blcf->upstream;
+
+    u->create_request = ngx_http_bedrock_create_request;
+    u->reinit_request = ngx_http_bedrock_reinit_request;
+    u->process_header = ngx_http_bedrock_process_header;
+    u->abort_request = ngx_http_bedrock_abort_request;
+    u->finalize_request = ngx_http_bedrock_finalize_request;
+
+    u->input_filter_init = ngx_http_bedrock_filter_init;
+    u->input_filter = ngx_http_bedrock_filter;
+    u->input_filter_ctx = r;
+
+    ngx_http_upstream_init(r);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_create_request(ngx_http_request_t *r)
+{
+    size_t                         len;
+    u_char                        *p;
+    ngx_buf_t                     *b, *body;
+    ngx_str_t                      auth;
+    ngx_chain_t                   *cl, *next;
+    ngx_bedrock_sigv4_t            sig;
+    ngx_http_upstream_t           *u;
+    ngx_http_bedrock_ctx_t        *ctx;
+    ngx_bedrock_credentials_t     *creds;
+    ngx_http_bedrock_loc_conf_t   *blcf;
+    ngx_http_bedrock_main_conf_t  *bmcf;
+    ngx_bedrock_sigv4_header_t     headers[4];
+    u_char                         date[NGX_BEDROCK_SIGV4_DATE_LEN];
+
+    u = r->upstream;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bedrock_module);
+    creds = &bmcf->creds;
+
+    ngx_memzero(&sig, sizeof(ngx_bedrock_sigv4_t));
+
+    /* the request line's path: /model/{id}/converse */
+
+    len = sizeof("/model/") - 1 + ctx->escaped.len
+          + sizeof("/converse") - 1;
+
+    sig.path.data = ngx_pnalloc(r->pool, len);
+    if (sig.path.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    sig.path.len = ngx_sprintf(sig.path.data, "/model/%V/converse",
+                               &ctx->escaped)
+                   - sig.path.data;
+
+    if (creds->kind == NGX_BEDROCK_CREDENTIALS_SIGV4) {
+
+        ngx_bedrock_sigv4_date(ngx_time(), date);
+
+        ngx_str_set(&sig.method, "POST");
+        ngx_str_set(&sig.service, "bedrock");
+        sig.region = blcf->region;
+        sig.payload = ctx->body;
+        sig.amz_date.data = date;
+        sig.amz_date.len = NGX_BEDROCK_SIGV4_DATE_LEN;
+        sig.access_key = creds->access_key;
+        sig.secret_key = creds->secret_key;
+
+        /* sorted by name */
+
+        ngx_str_set(&headers[0].name, "content-type");
+        ngx_str_set(&headers[0].value, "application/json");
+        ngx_str_set(&headers[1].name, "host");
+        headers[1].value = blcf->endpoint->host;
+        ngx_str_set(&headers[2].name, "x-amz-date");
+        headers[2].value = sig.amz_date;
+        ngx_str_set(&headers[3].name, "x-amz-security-token");
+        headers[3].value = creds->session_token;
+
+        sig.headers = headers;
+        sig.nheaders = creds->session_token.len ? 4 : 3;
+
+        if (ngx_bedrock_sigv4_sign(r->pool, &sig, &auth) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else {
+        auth.len = sizeof("Bearer ") - 1 + creds->bearer.len;
+        auth.data = ngx_pnalloc(r->pool, auth.len);
+        if (auth.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_sprintf(auth.data, "Bearer %V", &creds->bearer);
+    }
+
+    len = sizeof("POST  HTTP/1.1" CRLF) - 1 + sig.path.len
+          + sizeof("Host: " CRLF) - 1 + blcf->endpoint->host.len
+          + sizeof("Content-Type: application/json" CRLF) - 1
+          + sizeof("Content-Length: " CRLF) - 1 + NGX_OFF_T_LEN
+          + sizeof("Accept: application/json" CRLF) - 1
+          + sizeof("Authorization: " CRLF) - 1 + auth.len
+          + sizeof(CRLF) - 1;
+
+    if (creds->kind == NGX_BEDROCK_CREDENTIALS_SIGV4) {
+        len += sizeof("X-Amz-Date: " CRLF) - 1 + sig.amz_date.len;
+
+        if (creds->session_token.len) {
+            len += sizeof("X-Amz-Security-Token: " CRLF) - 1
+                   + creds->session_token.len;
+        }
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(b->last, "POST %V HTTP/1.1" CRLF
+                    "Host: %V" CRLF
+                    "Content-Type: application/json" CRLF
+                    "Content-Length: %uz" CRLF
+                    "Accept: application/json" CRLF,
+                    &sig.path, &blcf->endpoint->host, ctx->body.len);
+
+    if (creds->kind == NGX_BEDROCK_CREDENTIALS_SIGV4) {
+        p = ngx_sprintf(p, "X-Amz-Date: %V" CRLF, &sig.amz_date);
+
+        if (creds->session_token.len) {
+            p = ngx_sprintf(p, "X-Amz-Security-Token: %V" CRLF,
+                            &creds->session_token);
+        }
+    }
+
+    b->last = ngx_sprintf(p, "Authorization: %V" CRLF CRLF, &auth);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock request: POST %V, %uz bytes of JSON",
+                   &sig.path, ctx->body.len);
+
+    body = ngx_calloc_buf(r->pool);
+    if (body == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->start = ctx->body.data;
+    body->pos = body->start;
+    body->last = body->start + ctx->body.len;
+    body->end = body->last;
+    body->memory = 1;
+    body->flush = 1;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    next = ngx_alloc_chain_link(r->pool);
+
+    if (cl == NULL || next == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = next;
+    next->buf = body;
+    next->next = NULL;
+
+    u->request_bufs = cl;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_reinit_request(ngx_http_request_t *r)
+{
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    if (ctx == NULL) {
+        return NGX_OK;
+    }
+
+    ctx->state = ngx_http_bedrock_st_status;
+    ngx_memzero(&ctx->status, sizeof(ngx_http_status_t));
+    ngx_memzero(&ctx->chunked, sizeof(ngx_http_chunked_t));
+    ctx->length = 0;
+    ngx_str_null(&ctx->aws_type);
+    ngx_str_null(&ctx->request_id);
+    ctx->resp_pos = ctx->resp_start;
+    ngx_str_null(&ctx->out);
+    ctx->connection_close = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The status line, the headers and, for a Converse answer, the whole body
+ * are consumed here, so that the client's status can follow Bedrock's
+ * answer and its content.  The body is moved out of u->buffer as it
+ * arrives, so the buffer never fills up.
+ */
+
+static ngx_int_t
+ngx_http_bedrock_process_header(ngx_http_request_t *r)
+{
+    ngx_int_t                rc;
+    ngx_http_upstream_t     *u;
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    u = r->upstream;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    if (ctx->state == ngx_http_bedrock_st_status) {
+
+        rc = ngx_http_parse_status_line(r, &u->buffer, &ctx->status);
+
+        if (rc == NGX_AGAIN) {
+            return rc;
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "upstream sent no valid HTTP/1.x status line");
+            return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+        }
+
+        if (u->state && u->state->status == 0) {
+            u->state->status = ctx->status.code;
+        }
+
+        ctx->state = ngx_http_bedrock_st_headers;
+        ctx->length = -2;
+    }
+
+    if (ctx->state == ngx_http_bedrock_st_headers) {
+
+        rc = ngx_http_bedrock_process_headers(r, u, ctx);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        ctx->state = ngx_http_bedrock_st_body;
+    }
+
+    rc = ngx_http_bedrock_process_body(r, u, ctx);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_bedrock_translate(r, u, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_process_headers(ngx_http_request_t *r,
+    ngx_http_upstream_t *u, ngx_http_bedrock_ctx_t *ctx)
+{
+    size_t                        len;
+    ngx_int_t                     rc;
+    ngx_str_t                     name, value, *dst;
+    ngx_http_bedrock_loc_conf_t  *blcf;
+
+    for ( ;; ) {
+
+        rc = ngx_http_parse_header_line(r, &u->buffer, 1);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        if (rc == NGX_HTTP_PARSE_HEADER_DONE) {
+            break;
+        }
+
+        if (rc != NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "upstream sent invalid header");
+            return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+        }
+
+        name.data = r->header_name_start;
+        name.len = r->header_name_end - r->header_name_start;
+        value.data = r->header_start;
+        value.len = r->header_end - r->header_start;
+
+        dst = NULL;
+
+#define ngx_http_bedrock_header_is(n)                                        \
+        (name.len == sizeof(n) - 1                                           \
+         && ngx_strncasecmp(name.data, (u_char *) n, sizeof(n) - 1) == 0)
+
+        if (ngx_http_bedrock_header_is("x-amzn-requestid")) {
+            dst = &ctx->request_id;
+
+        } else if (ngx_http_bedrock_header_is("x-amzn-errortype")) {
+            dst = &ctx->aws_type;
+
+        } else if (ngx_http_bedrock_header_is("content-length")) {
+            ctx->length = ngx_atoof(value.data, value.len);
+
+            if (ctx->length == NGX_ERROR) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "upstream sent invalid \"Content-Length\"");
+                return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+            }
+
+        } else if (ngx_http_bedrock_header_is("transfer-encoding")) {
+            if (value.len == 7
+                && ngx_strncasecmp(value.data, (u_char *) "chunked", 7) == 0)
+            {
+                ctx->length = -1;
+
+            } else {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "upstream sent unknown "
+                              "\"Transfer-Encoding\": \"%V\"", &value);
+                return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+            }
+
+        } else if (ngx_http_bedrock_header_is("connection")) {
+            ctx->connection_close =
+                (ngx_strlcasestrn(value.data, value.data + value.len,
+                                  (u_char *) "close", 5 - 1)
+                 != NULL);
+        }
+
+#undef ngx_http_bedrock_header_is
+
+        if (dst != NULL) {
+            len = ngx_min(value.len, 256);
+
+            dst->data = ngx_pnalloc(r->pool, len);
+            if (dst->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(dst->data, value.data, len);
+            dst->len = len;
+        }
+    }
+
+    if (ctx->length == -2) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "upstream sent neither \"Content-Length\" nor "
+                      "\"Transfer-Encoding: chunked\"");
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+
+    if (ctx->length > (off_t) blcf->max_response_size) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "upstream response is larger than "
+                      "bedrock_max_response_size: %O bytes", ctx->length);
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock status %ui, length %O, request id \"%V\"",
+                   ctx->status.code, ctx->length, &ctx->request_id);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_process_body(ngx_http_request_t *r, ngx_http_upstream_t *u,
+    ngx_http_bedrock_ctx_t *ctx)
+{
+    size_t      size;
+    ngx_int_t   rc;
+    ngx_buf_t  *b;
+
+    b = &u->buffer;
+    rc = NGX_AGAIN;
+
+    if (ctx->length >= 0) {
+        size = ngx_min((off_t) (b->last - b->pos), ctx->length);
+
+        if (ngx_http_bedrock_body_append(r, ctx, b->pos, size) != NGX_OK) {
+            return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+        }
+
+        b->pos += size;
+        ctx->length -= size;
+
+        if (ctx->length == 0) {
+            rc = NGX_OK;
+        }
+
+    } else {
+
+        while (b->pos < b->last) {
+
+#if (nginx_version >= 1027002)
+            rc = ngx_http_parse_chunked(r, b, &ctx->chunked, 0);
+#else
+            rc = ngx_http_parse_chunked(r, b, &ctx->chunked);
+#endif
+
+            if (rc == NGX_OK) {
+                size = ngx_min((off_t) (b->last - b->pos),
+                               ctx->chunked.size);
+
+                if (ngx_http_bedrock_body_append(r, ctx, b->pos, size)
+                    != NGX_OK)
+                {
+                    return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+                }
+
+                b->pos += size;
+                ctx->chunked.size -= size;
+                rc = NGX_AGAIN;
+                continue;
+            }
+
+            if (rc == NGX_DONE) {
+                rc = NGX_OK;
+                break;
+            }
+
+            if (rc == NGX_AGAIN) {
+                break;
+            }
+
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "upstream sent invalid chunked response");
+            return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+        }
+    }
+
+    if (rc == NGX_OK && b->pos != b->last) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "upstream sent more data than specified");
+        ctx->connection_close = 1;
+    }
+
+    /* the consumed bytes are in ctx: make room for the next read */
+
+    b->pos = b->start;
+    b->last = b->start;
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_body_append(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, u_char *data, size_t size)
+{
+    u_char                       *p;
+    size_t                        have, need, alloc;
+    ngx_http_bedrock_loc_conf_t  *blcf;
+
+    have = ctx->resp_pos - ctx->resp_start;
+
+    if ((size_t) (ctx->resp_end - ctx->resp_pos) < size) {
+
+        blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+
+        need = have + size;
+
+        if (need > blcf->max_response_size) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "upstream response is larger than "
+                          "bedrock_max_response_size");
+            return NGX_ERROR;
+        }
+
+        alloc = (ctx->length > 0) ? have + (size_t) ctx->length
+                                  : ngx_max(need, 2 * have);
+        alloc = ngx_max(alloc, 4096);
+        alloc = ngx_min(alloc, blcf->max_response_size);
+
+        p = ngx_pnalloc(r->pool, alloc);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (have) {
+            ngx_memcpy(p, ctx->resp_start, have);
+            ngx_pfree(r->pool, ctx->resp_start);
+        }
+
+        ctx->resp_start = p;
+        ctx->resp_pos = p + have;
+        ctx->resp_end = p + alloc;
+    }
+
+    ctx->resp_pos = ngx_cpymem(ctx->resp_pos, data, size);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
+    ngx_http_bedrock_ctx_t *ctx)
+{
+    size_t                        len;
+    ngx_int_t                     rc;
+    ngx_uint_t                    level;
+    ngx_table_elt_t              *h;
+    ngx_bedrock_error_t           err;
+    ngx_bedrock_chat_response_t   resp;
+
+    len = ctx->resp_pos - ctx->resp_start;
+
+    if (ctx->status.code == NGX_HTTP_OK) {
+
+        ngx_memzero(&resp, sizeof(ngx_bedrock_chat_response_t));
+
+        resp.model = ctx->model;
+        resp.id = ctx->id;
+        resp.created = ctx->created;
+
+        rc = ngx_bedrock_chat_response(r->pool, ctx->resp_start, len, &resp);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            ctx->out = resp.body;
+            ctx->stop_reason = resp.stop_reason;
+            ctx->usage = resp.usage;
+            ctx->has_usage = 1;
+
+            u->headers_in.status_n = NGX_HTTP_OK;
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "upstream sent an invalid Converse response "
+                          "(request id \"%V\")", &ctx->request_id);
+
+            ngx_http_bedrock_status_error(NGX_HTTP_BAD_GATEWAY, &err);
+
+            if (ngx_bedrock_error_json(r->pool, &err, &ctx->out) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            u->headers_in.status_n = err.status;
+        }
+
+    } else {
+        rc = ngx_bedrock_upstream_error(r->pool, ctx->status.code,
+                                        &ctx->aws_type, ctx->resp_start, len,
+                                        &err);
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ctx->aws_type = err.aws_type;
+
+        level = err.auth ? NGX_LOG_ERR : NGX_LOG_INFO;
+
+        ngx_log_error(level, r->connection->log, 0,
+                      "bedrock: upstream returned %ui %V%s (request id "
+                      "\"%V\")", ctx->status.code, &err.aws_type,
+                      err.auth ? ": the signature or the credentials were "
+                                 "refused; check the credentials, the "
+                                 "region and the clock" : "",
+                      &ctx->request_id);
+
+        if (ngx_bedrock_error_json(r->pool, &err, &ctx->out) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        u->headers_in.status_n = err.status;
+    }
+
+    /* nothing of Bedrock's headers is passed on but its request id */
+
+    u->headers_in.content_length_n = ctx->out.len;
+    u->keepalive = !ctx->connection_close;
+
+    r->headers_out.content_type_len = sizeof("application/json") - 1;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (ctx->request_id.len) {
+        h = ngx_list_push(&u->headers_in.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "x-request-id");
+        h->lowcase_key = h->key.data;
+        h->value = ctx->request_id;
+#if (nginx_version >= 1023000)
+        h->next = NULL;
+#endif
+    }
+
+    ctx->replied = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_filter_init(void *data)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_buf_t               *b;
+    ngx_chain_t             *cl;
+    ngx_http_upstream_t     *u;
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    u = r->upstream;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    /* the answer is complete: hand it to the client in one buffer */
+
+    u->length = 0;
+
+    if (ctx->out.len == 0) {
+        return NGX_OK;
+    }
+
+    cl = ngx_chain_get_free_buf(r->pool, &u->free_bufs);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    b = cl->buf;
+
+    ngx_memzero(b, sizeof(ngx_buf_t));
+
+    b->pos = ctx->out.data;
+    b->last = b->pos + ctx->out.len;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = 1;
+    b->flush = 1;
+    b->tag = u->output.tag;
+
+    u->out_bufs = cl;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_filter(void *data, ssize_t bytes)
+{
+    ngx_http_request_t  *r = data;
+
+    /* the body was consumed in process_header: anything more is extra */
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "upstream sent more data than specified");
+
+    r->upstream->keepalive = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_bedrock_abort_request(ngx_http_request_t *r)
+{
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "abort bedrock request");
+}
+
+
+static void
+ngx_http_bedrock_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "finalize bedrock request: %i", rc);
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_models(ngx_http_request_t *r,
+    ngx_http_bedrock_loc_conf_t *blcf, ngx_str_t *alias)
+{
+    ngx_int_t                  rc;
+    ngx_str_t                  body;
+    ngx_uint_t                 i, n;
+    ngx_bedrock_jw_t           w;
+    ngx_http_bedrock_model_t  *m;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    m = NULL;
+    n = 0;
+
+    if (blcf->models) {
+        m = blcf->models->elts;
+        n = blcf->models->nelts;
+    }
+
+    if (alias) {
+        m = ngx_http_bedrock_find_model(blcf, alias);
+
+        if (m == NULL) {
+            return ngx_http_bedrock_model_not_found(r, alias);
+        }
+
+        n = 1;
+    }
+
+    if (ngx_bedrock_jw_init(&w, r->pool, 256 + n * 128, 0) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (alias == NULL) {
+        ngx_bedrock_jw_obj(&w);
+        ngx_bedrock_jw_key(&w, "object");
+        ngx_bedrock_jw_cstr(&w, "list");
+        ngx_bedrock_jw_key(&w, "data");
+        ngx_bedrock_jw_arr(&w);
+    }
+
+    for (i = 0; i < n; i++) {
+        ngx_bedrock_jw_obj(&w);
+        ngx_bedrock_jw_key(&w, "id");
+        ngx_bedrock_jw_str(&w, &m[i].alias);
+        ngx_bedrock_jw_key(&w, "object");
+        ngx_bedrock_jw_cstr(&w, "model");
+        ngx_bedrock_jw_key(&w, "created");
+        ngx_bedrock_jw_int(&w, (ngx_int_t) blcf->created);
+        ngx_bedrock_jw_key(&w, "owned_by");
+        ngx_bedrock_jw_cstr(&w, "amazon-bedrock");
+        ngx_bedrock_jw_obj_end(&w);
+    }
+
+    if (alias == NULL) {
+        ngx_bedrock_jw_arr_end(&w);
+        ngx_bedrock_jw_obj_end(&w);
+    }
+
+    if (ngx_bedrock_jw_finish(&w, &body) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bedrock_send(r, NGX_HTTP_OK, &body);
+}
+
+
+static ngx_http_bedrock_model_t *
+ngx_http_bedrock_find_model(ngx_http_bedrock_loc_conf_t *blcf,
+    ngx_str_t *alias)
+{
+    ngx_uint_t                 i;
+    ngx_http_bedrock_model_t  *m;
+
+    if (blcf->models == NULL) {
+        return NULL;
+    }
+
+    m = blcf->models->elts;
+
+    for (i = 0; i < blcf->models->nelts; i++) {
+        if (m[i].alias.len == alias->len
+            && ngx_strncmp(m[i].alias.data, alias->data, alias->len) == 0)
+        {
+            return &m[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Model ids, inference profile ids and ARNs: letters, digits and
+ * "._:/-"; "." and ".." alone are refused, as they would be path segments
+ */
+
+static ngx_int_t
+ngx_http_bedrock_model_id_valid(ngx_str_t *id)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    if (id->len == 0 || id->len > NGX_HTTP_BEDROCK_MODEL_ID_MAX
+        || (id->len == 1 && id->data[0] == '.')
+        || (id->len == 2 && id->data[0] == '.' && id->data[1] == '.'))
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < id->len; i++) {
+        c = id->data[i];
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9')
+            || c == '.' || c == '_' || c == ':' || c == '/' || c == '-')
+        {
+            continue;
+        }
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body)
+{
+    ngx_int_t                rc;
+    ngx_buf_t               *b;
+    ngx_chain_t              out;
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx = ngx_http_bedrock_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->replied = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = body->len;
+    r->headers_out.content_type_len = sizeof("application/json") - 1;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_lowcase = NULL;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_send_error(ngx_http_request_t *r, ngx_bedrock_error_t *err)
+{
+    ngx_str_t  body;
+
+    if (ngx_bedrock_error_json(r->pool, err, &body) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bedrock_send(r, err->status, &body);
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_refuse_method(ngx_http_request_t *r, char *allow)
+{
+    ngx_table_elt_t      *h;
+    ngx_bedrock_error_t   err;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Allow");
+    h->value.data = (u_char *) allow;
+    h->value.len = ngx_strlen(allow);
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    ngx_memzero(&err, sizeof(ngx_bedrock_error_t));
+
+    err.status = NGX_HTTP_NOT_ALLOWED;
+    ngx_str_set(&err.type, "invalid_request_error");
+    ngx_str_set(&err.code, "method_not_allowed");
+
+    err.message.data = ngx_pnalloc(r->pool, 64 + r->method_name.len
+                                            + r->uri.len);
+    if (err.message.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    err.message.len = ngx_sprintf(err.message.data,
+                                  "Method %V is not allowed for %V.",
+                                  &r->method_name, &r->uri)
+                      - err.message.data;
+
+    return ngx_http_bedrock_send_error(r, &err);
+}
+
+
+static ngx_http_bedrock_ctx_t *
+ngx_http_bedrock_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_bedrock_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_bedrock_module);
+    }
+
+    return ctx;
+}
+
+
+/* OpenAI-shaped errors for the statuses nginx itself produces */
+
+static void
+ngx_http_bedrock_status_error(ngx_uint_t status, ngx_bedrock_error_t *err)
+{
+    switch (status) {
+
+    case NGX_HTTP_BAD_REQUEST:
+        ngx_bedrock_error_set(err, status, "invalid_request_error", NULL,
+                              "The request could not be read.");
+        break;
+
+    case NGX_HTTP_UNAUTHORIZED:
+        ngx_bedrock_error_set(err, status, "invalid_request_error",
+                              "invalid_api_key",
+                              "Incorrect or missing API key.");
+        break;
+
+    case NGX_HTTP_FORBIDDEN:
+        ngx_bedrock_error_set(err, status, "permission_error",
+                              "access_denied",
+                              "You are not allowed to use this endpoint.");
+        break;
+
+    case NGX_HTTP_REQUEST_TIME_OUT:
+        ngx_bedrock_error_set(err, status, "invalid_request_error",
+                              "request_timeout",
+                              "The request body was not received in time.");
+        break;
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        ngx_bedrock_error_set(err, status, "invalid_request_error",
+                              "request_too_large",
+                              "The request body is larger than this "
+                              "gateway accepts (client_max_body_size).");
+        break;
+
+    case 429:
+        ngx_bedrock_error_set(err, status, "rate_limit_error",
+                              "rate_limit_exceeded",
+                              "Rate limit reached; retry later.");
+        break;
+
+    case NGX_HTTP_BAD_GATEWAY:
+        ngx_bedrock_error_set(err, status, "server_error", "upstream_error",
+                              "Bedrock could not be reached or sent an "
+                              "invalid response; the gateway's error log "
+                              "has the details.");
+        break;
+
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        ngx_bedrock_error_set(err, status, "server_error", NULL,
+                              "The service is unavailable; retry later.");
+        break;
+
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        ngx_bedrock_error_set(err, status, "server_error",
+                              "upstream_timeout",
+                              "Bedrock did not answer in time.");
+        break;
+
+    default:
+        if (status < NGX_HTTP_INTERNAL_SERVER_ERROR) {
+            ngx_bedrock_error_set(err, status, "invalid_request_error", NULL,
+                                  "The request was refused.");
+
+        } else {
+            ngx_bedrock_error_set(err, status, "server_error", NULL,
+                                  "The gateway had an internal error.");
+        }
+    }
+}
+
+
+/*
+ * Errors that nginx produces itself in a bedrock location (an upstream
+ * that cannot be reached, limit_req, auth_request, a body too large...)
+ * get an OpenAI-shaped JSON body instead of nginx's HTML page.
+ */
+
+static ngx_int_t
+ngx_http_bedrock_header_filter(ngx_http_request_t *r)
+{
+    ngx_bedrock_error_t           err;
+    ngx_http_bedrock_ctx_t       *ctx;
+    ngx_http_bedrock_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+
+    if (blcf->endpoint == NULL || r != r->main
+        || r->headers_out.status < NGX_HTTP_BAD_REQUEST)
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_bedrock_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->replied) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ngx_http_bedrock_status_error(r->headers_out.status, &err);
+
+    if (ngx_bedrock_error_json(r->pool, &err, &ctx->error_body) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->replied = 1;
+    ctx->replace_body = 1;
+
+    ngx_http_clear_content_length(r);
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+    ngx_http_clear_etag(r);
+
+    r->headers_out.content_length_n = ctx->error_body.len;
+    r->headers_out.content_type_len = sizeof("application/json") - 1;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_lowcase = NULL;
+    ngx_str_null(&r->headers_out.charset);
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_buf_t               *b;
+    ngx_uint_t               last;
+    ngx_chain_t             *cl, out;
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    if (ctx == NULL || !ctx->replace_body) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->last_buf) {
+            last = 1;
+        }
+
+        b->pos = b->last;
+        b->file_pos = b->file_last;
+    }
+
+    if (!last) {
+        return NGX_OK;
+    }
+
+    ctx->replace_body = 0;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = ctx->error_body.data;
+    b->last = b->pos + ctx->error_body.len;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_str_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t               *s;
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    s = (ngx_str_t *) ((u_char *) ctx + data);
+
+    if (s->len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = s->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = s->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_usage_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                  *p;
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    if (ctx == NULL || !ctx->has_usage) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%i",
+                         *(ngx_int_t *) ((u_char *) &ctx->usage + data))
+             - p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_bedrock_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_bedrock_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_bedrock_body_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_init_process(ngx_cycle_t *cycle)
+{
+    ngx_int_t                      rc;
+    ngx_http_bedrock_main_conf_t  *bmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    bmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_bedrock_module);
+    if (bmcf == NULL) {
+        return NGX_OK;
+    }
+
+    rc = ngx_bedrock_credentials_resolve(cycle->pool, cycle->log,
+                                         &bmcf->creds);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "bedrock: no AWS credentials found; looked in: %s",
+                      ngx_bedrock_credentials_chain_text);
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
+                  "bedrock: using AWS credentials from %s",
+                  bmcf->creds.source);
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_bedrock_create_main_conf(ngx_conf_t *cf)
+{
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_bedrock_main_conf_t));
+}
+
+
+static void *
+ngx_http_bedrock_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_bedrock_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_bedrock_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->upstream.ignore_headers = 0;
+     *     conf->upstream.next_upstream = 0;
+     *     conf->upstream.hide_headers_hash = { NULL, 0 };
+     *     conf->endpoint = NULL;
+     *     conf->pass_url = { 0, NULL };
+     *     conf->region = { 0, NULL };
+     *     conf->ssl_protocols = 0;
+     *     conf->ssl_ciphers = { 0, NULL };
+     *     conf->ssl_trusted_certificate = { 0, NULL };
+     */
+
+    conf->upstream.local = NGX_CONF_UNSET_PTR;
+    conf->upstream.socket_keepalive = NGX_CONF_UNSET;
+    conf->upstream.next_upstream_tries = NGX_CONF_UNSET_UINT;
+    conf->upstream.connect_timeout = NGX_CONF_UNSET_MSEC;
+    conf->upstream.send_timeout = NGX_CONF_UNSET_MSEC;
+    conf->upstream.read_timeout = NGX_CONF_UNSET_MSEC;
+    conf->upstream.next_upstream_timeout = NGX_CONF_UNSET_MSEC;
+    conf->upstream.buffer_size = NGX_CONF_UNSET_SIZE;
+    conf->upstream.hide_headers = NGX_CONF_UNSET_PTR;
+    conf->upstream.pass_headers = NGX_CONF_UNSET_PTR;
+
+#if (NGX_HTTP_SSL)
+    conf->upstream.ssl_session_reuse = NGX_CONF_UNSET;
+    conf->upstream.ssl_name = NGX_CONF_UNSET_PTR;
+    conf->upstream.ssl_server_name = NGX_CONF_UNSET;
+    conf->upstream.ssl_verify = NGX_CONF_UNSET;
+    conf->ssl_verify_depth = NGX_CONF_UNSET_UINT;
+#endif
+
+    conf->pass = NGX_CONF_UNSET;
+    conf->models = NGX_CONF_UNSET_PTR;
+    conf->passthrough = NGX_CONF_UNSET;
+    conf->guardrail = NGX_CONF_UNSET_PTR;
+    conf->max_response_size = NGX_CONF_UNSET_SIZE;
+
+    /* the hardcoded values */
+    conf->upstream.cyclic_temp_file = 0;
+    conf->upstream.buffering = 0;
+    conf->upstream.ignore_client_abort = 0;
+    conf->upstream.send_lowat = 0;
+    conf->upstream.bufs.num = 0;
+    conf->upstream.busy_buffers_size = 0;
+    conf->upstream.max_temp_file_size = 0;
+    conf->upstream.temp_file_write_size = 0;
+    conf->upstream.intercept_errors = 0;
+    conf->upstream.pass_request_headers = 0;
+    conf->upstream.pass_request_body = 0;
+    conf->upstream.force_ranges = 0;
+    conf->upstream.pass_trailers = 0;
+    conf->upstream.preserve_output = 1;
+
+    ngx_str_set(&conf->upstream.module, "bedrock");
+
+    return conf;
+}
+
+
+static char *
+ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_bedrock_loc_conf_t *prev = parent;
+    ngx_http_bedrock_loc_conf_t *conf = child;
+
+    char                      *env;
+    ngx_hash_init_t            hash;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    ngx_conf_merge_ptr_value(conf->upstream.local, prev->upstream.local,
+                             NULL);
+    ngx_conf_merge_value(conf->upstream.socket_keepalive,
+                         prev->upstream.socket_keepalive, 0);
+    ngx_conf_merge_uint_value(conf->upstream.next_upstream_tries,
+                              prev->upstream.next_upstream_tries, 0);
+    ngx_conf_merge_msec_value(conf->upstream.connect_timeout,
+                              prev->upstream.connect_timeout, 10000);
+    ngx_conf_merge_msec_value(conf->upstream.send_timeout,
+                              prev->upstream.send_timeout, 60000);
+    ngx_conf_merge_msec_value(conf->upstream.read_timeout,
+                              prev->upstream.read_timeout, 300000);
+    ngx_conf_merge_msec_value(conf->upstream.next_upstream_timeout,
+                              prev->upstream.next_upstream_timeout, 0);
+    ngx_conf_merge_size_value(conf->upstream.buffer_size,
+                              prev->upstream.buffer_size, 16384);
+    ngx_conf_merge_size_value(conf->max_response_size,
+                              prev->max_response_size, 8 * 1024 * 1024);
+
+    /* a POST is never repeated once sent: only connect errors retry */
+
+    conf->upstream.next_upstream = NGX_CONF_BITMASK_SET
+                                   |NGX_HTTP_UPSTREAM_FT_ERROR
+                                   |NGX_HTTP_UPSTREAM_FT_TIMEOUT;
+
+    ngx_conf_merge_str_value(conf->region, prev->region, "");
+    ngx_conf_merge_ptr_value(conf->models, prev->models, NULL);
+    ngx_conf_merge_value(conf->passthrough, prev->passthrough, 0);
+    ngx_conf_merge_ptr_value(conf->guardrail, prev->guardrail, NULL);
+
+    if (conf->created == 0) {
+        conf->created = ngx_time();
+    }
+
+#if (NGX_HTTP_SSL)
+
+    ngx_conf_merge_value(conf->upstream.ssl_session_reuse,
+                         prev->upstream.ssl_session_reuse, 1);
+    ngx_conf_merge_bitmask_value(conf->ssl_protocols, prev->ssl_protocols,
+                                 (NGX_CONF_BITMASK_SET|NGX_SSL_TLSv1_2
+                                  |NGX_SSL_TLSv1_3));
+    ngx_conf_merge_str_value(conf->ssl_ciphers, prev->ssl_ciphers,
+                             "DEFAULT");
+    ngx_conf_merge_ptr_value(conf->upstream.ssl_name,
+                             prev->upstream.ssl_name, NULL);
+
+    /* unlike proxy_pass: a gateway holding AWS credentials verifies */
+
+    ngx_conf_merge_value(conf->upstream.ssl_server_name,
+                         prev->upstream.ssl_server_name, 1);
+    ngx_conf_merge_value(conf->upstream.ssl_verify,
+                         prev->upstream.ssl_verify, 1);
+    ngx_conf_merge_uint_value(conf->ssl_verify_depth,
+                              prev->ssl_verify_depth, 9);
+    ngx_conf_merge_str_value(conf->ssl_trusted_certificate,
+                             prev->ssl_trusted_certificate, "");
+
+#endif
+
+    hash.max_size = 512;
+    hash.bucket_size = ngx_align(64, ngx_cacheline_size);
+    hash.name = "bedrock_headers_hash";
+
+    if (ngx_http_upstream_hide_headers_hash(cf, &conf->upstream,
+            &prev->upstream, ngx_http_bedrock_hide_headers, &hash)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (conf->pass == NGX_CONF_UNSET) {
+
+        /* "if" blocks inside a bedrock location keep its endpoint */
+
+        if (clcf->noname && prev->endpoint) {
+            conf->endpoint = prev->endpoint;
+            conf->upstream.upstream = prev->upstream.upstream;
+#if (NGX_HTTP_SSL)
+            conf->upstream.ssl = prev->upstream.ssl;
+#endif
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (conf->region.len == 0) {
+        env = getenv("AWS_REGION");
+
+        if (env == NULL || *env == '\0') {
+            env = getenv("AWS_DEFAULT_REGION");
+        }
+
+        if (env == NULL || *env == '\0') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "no AWS region for \"bedrock_pass\": set "
+                               "\"bedrock_region\", or AWS_REGION or "
+                               "AWS_DEFAULT_REGION in nginx's environment");
+            return NGX_CONF_ERROR;
+        }
+
+        conf->region.len = ngx_strlen(env);
+        conf->region.data = ngx_pnalloc(cf->pool, conf->region.len);
+        if (conf->region.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(conf->region.data, env, conf->region.len);
+    }
+
+    if (ngx_http_bedrock_set_endpoint(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The endpoint: an upstream{} block named after the URL's host (for
+ * keepalive), else a name resolved at run time when a resolver is
+ * configured, else a name resolved now, as proxy_pass does.
+ */
+
+static ngx_int_t
+ngx_http_bedrock_set_endpoint(ngx_conf_t *cf,
+    ngx_http_bedrock_loc_conf_t *conf)
+{
+    size_t                           add;
+    u_char                          *p;
+    in_port_t                        port;
+    ngx_str_t                        url;
+    ngx_url_t                        u;
+    ngx_uint_t                       i, ssl;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_bedrock_endpoint_t     *ep;
+    ngx_http_upstream_srv_conf_t    *uscf, **uscfp;
+    ngx_http_upstream_main_conf_t   *umcf;
+
+    url = conf->pass_url;
+
+    if (url.len == 0) {
+        url.len = sizeof("https://bedrock-runtime..amazonaws.com") - 1
+                  + conf->region.len;
+        url.data = ngx_pnalloc(cf->pool, url.len);
+        if (url.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_sprintf(url.data, "https://bedrock-runtime.%V.amazonaws.com",
+                    &conf->region);
+    }
+
+    if (ngx_strncasecmp(url.data, (u_char *) "https://", 8) == 0) {
+        add = 8;
+        port = 443;
+        ssl = 1;
+
+    } else if (ngx_strncasecmp(url.data, (u_char *) "http://", 7) == 0) {
+        add = 7;
+        port = 80;
+        ssl = 0;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URL prefix in \"bedrock_pass %V\"", &url);
+        return NGX_ERROR;
+    }
+
+#if !(NGX_HTTP_SSL)
+    if (ssl) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "https in \"bedrock_pass\" needs nginx built "
+                           "with the http_ssl_module");
+        return NGX_ERROR;
+    }
+#endif
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url.len = url.len - add;
+    u.url.data = url.data + add;
+    u.default_port = port;
+    u.uri_part = 1;
+    u.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        if (u.err) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s in \"bedrock_pass %V\"", u.err, &url);
+        }
+
+        return NGX_ERROR;
+    }
+
+    if (u.uri.len && !(u.uri.len == 1 && u.uri.data[0] == '/')) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"bedrock_pass %V\" must not have a path", &url);
+        return NGX_ERROR;
+    }
+
+    ep = ngx_pcalloc(cf->pool, sizeof(ngx_http_bedrock_endpoint_t));
+    if (ep == NULL) {
+        return NGX_ERROR;
+    }
+
+    ep->url = url;
+    ep->ssl = ssl;
+    ep->port = u.port;
+
+    /* the Host header, which is signed: the port only if not the default */
+
+    if (u.no_port || u.port == port) {
+        ep->host = u.host;
+
+    } else {
+        ep->host.data = ngx_pnalloc(cf->pool, u.host.len + NGX_INT_T_LEN);
+        if (ep->host.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_sprintf(ep->host.data, "%V:%d", &u.host, (int) u.port);
+        ep->host.len = p - ep->host.data;
+    }
+
+    conf->endpoint = ep;
+
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+    uscfp = umcf->upstreams.elts;
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+        uscf = uscfp[i];
+
+        if ((uscf->flags & NGX_HTTP_UPSTREAM_CREATE)
+            && uscf->host.len == u.host.len
+            && ngx_strncasecmp(uscf->host.data, u.host.data, u.host.len) == 0)
+        {
+            if (!u.no_port) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"bedrock_pass %V\" names upstream "
+                                   "\"%V\" with a port", &url, &u.host);
+                return NGX_ERROR;
+            }
+
+            conf->upstream.upstream = uscf;
+            goto ssl;
+        }
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (u.naddrs == 0 && clcf->resolver
+        && clcf->resolver->connections.nelts)
+    {
+        ep->resolve = u.host;
+        goto ssl;
+    }
+
+    /* no resolver: resolved once, now, like "proxy_pass" with a name */
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url.len = url.len - add;
+    u.url.data = url.data + add;
+    u.default_port = port;
+    u.uri_part = 1;
+    u.no_resolve = 0;
+
+    uscf = ngx_http_upstream_add(cf, &u, 0);
+    if (uscf == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (uscf->peer.init == NULL) {
+
+        /* the upstream module initialized its upstreams already */
+
+        if (ngx_http_upstream_init_round_robin(cf, uscf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    conf->upstream.upstream = uscf;
+
+ssl:
+
+#if (NGX_HTTP_SSL)
+    if (ssl && ngx_http_bedrock_set_ssl(cf, conf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+#endif
+
+    return NGX_OK;
+}
+
+
+#if (NGX_HTTP_SSL)
+
+static ngx_int_t
+ngx_http_bedrock_set_ssl(ngx_conf_t *cf, ngx_http_bedrock_loc_conf_t *blcf)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    blcf->upstream.ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
+    if (blcf->upstream.ssl == NULL) {
+        return NGX_ERROR;
+    }
+
+    blcf->upstream.ssl->log = cf->log;
+
+    if (ngx_ssl_create(blcf->upstream.ssl, blcf->ssl_protocols, NULL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        ngx_ssl_cleanup_ctx(blcf->upstream.ssl);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_ssl_cleanup_ctx;
+    cln->data = blcf->upstream.ssl;
+
+    if (ngx_ssl_ciphers(cf, blcf->upstream.ssl, &blcf->ssl_ciphers, 0)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (blcf->upstream.ssl_verify) {
+
+        if (ngx_ssl_trusted_certificate(cf, blcf->upstream.ssl,
+                                        &blcf->ssl_trusted_certificate,
+                                        blcf->ssl_verify_depth)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        /* no bedrock_ssl_trusted_certificate: the system's CA store */
+
+        if (blcf->ssl_trusted_certificate.len == 0
+            && SSL_CTX_set_default_verify_paths(blcf->upstream.ssl->ctx)
+               != 1)
+        {
+            ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                          "SSL_CTX_set_default_verify_paths() failed");
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_ssl_client_session_cache(cf, blcf->upstream.ssl,
+                                     blcf->upstream.ssl_session_reuse)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+#endif
+
+
+static char *
+ngx_http_bedrock_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_bedrock_loc_conf_t *blcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (blcf->pass != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    blcf->pass = 1;
+
+    if (cf->args->nelts == 2) {
+        value = cf->args->elts;
+        blcf->pass_url = value[1];
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    clcf->handler = ngx_http_bedrock_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_bedrock_model_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_bedrock_loc_conf_t *blcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_bedrock_model_t  *m;
+
+    value = cf->args->elts;
+
+    if (blcf->models == NGX_CONF_UNSET_PTR) {
+        blcf->models = ngx_array_create(cf->pool, 4,
+                                        sizeof(ngx_http_bedrock_model_t));
+        if (blcf->models == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (ngx_http_bedrock_find_model(blcf, &value[1]) != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate model alias \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_bedrock_model_id_valid(&value[2]) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid Bedrock model id \"%V\": letters, "
+                           "digits and \"._:/-\" only", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    m = ngx_array_push(blcf->models);
+    if (m == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    m->alias = value[1];
+    m->id = value[2];
+
+    m->escaped.len = ngx_bedrock_uri_escape_len(m->id.data, m->id.len, 0);
+    m->escaped.data = ngx_pnalloc(cf->pool, m->escaped.len);
+    if (m->escaped.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    (void) ngx_bedrock_uri_escape(m->escaped.data, m->id.data, m->id.len, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_bedrock_guardrail(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_bedrock_loc_conf_t *blcf = conf;
+
+    ngx_str_t                     *value;
+    ngx_http_bedrock_guardrail_t  *g;
+
+    if (blcf->guardrail != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2) {
+        if (value[1].len == 3
+            && ngx_strncmp(value[1].data, "off", 3) == 0)
+        {
+            blcf->guardrail = NULL;
+            return NGX_CONF_OK;
+        }
+
+        return "needs a guardrail id and version, or \"off\"";
+    }
+
+    g = ngx_pcalloc(cf->pool, sizeof(ngx_http_bedrock_guardrail_t));
+    if (g == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    g->id = value[1];
+    g->version = value[2];
+
+    if (cf->args->nelts == 4) {
+        if (value[3].len <= 6
+            || ngx_strncmp(value[3].data, "trace=", 6) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[3]);
+            return NGX_CONF_ERROR;
+        }
+
+        g->trace.data = value[3].data + 6;
+        g->trace.len = value[3].len - 6;
+
+        if (!(g->trace.len == 7
+              && ngx_strncmp(g->trace.data, "enabled", 7) == 0)
+            && !(g->trace.len == 8
+                 && ngx_strncmp(g->trace.data, "disabled", 8) == 0)
+            && !(g->trace.len == 12
+                 && ngx_strncmp(g->trace.data, "enabled_full", 12) == 0))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid trace \"%V\": enabled, disabled or "
+                               "enabled_full", &g->trace);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    blcf->guardrail = g;
+
+    return NGX_CONF_OK;
+}

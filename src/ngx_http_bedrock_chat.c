@@ -1,0 +1,1978 @@
+
+/*
+ * Copyright (C) ngx_http_bedrock_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_bedrock_chat.h"
+
+
+#define NGX_BEDROCK_BODY_MAX  (64 * 1024 * 1024)
+
+
+typedef enum {
+    NGX_BEDROCK_BLOCK_TEXT = 0,
+    NGX_BEDROCK_BLOCK_IMAGE,
+    NGX_BEDROCK_BLOCK_TOOL_USE,
+    NGX_BEDROCK_BLOCK_TOOL_RESULT
+} ngx_bedrock_block_kind_e;
+
+
+typedef struct {
+    ngx_bedrock_block_kind_e  kind;
+    ngx_str_t                 text;     /* text, image base64, result text */
+    ngx_str_t                 format;   /* image format */
+    ngx_str_t                 id;       /* toolUseId */
+    ngx_str_t                 name;     /* tool name */
+    ngx_bedrock_json_t       *input;    /* tool input, parsed */
+} ngx_bedrock_block_t;
+
+
+typedef struct {
+    ngx_uint_t                assistant;
+    ngx_array_t               blocks;   /* of ngx_bedrock_block_t */
+} ngx_bedrock_turn_t;
+
+
+typedef struct {
+    ngx_pool_t               *pool;
+    ngx_bedrock_error_t      *err;
+    ngx_array_t               system;   /* of ngx_str_t */
+    ngx_array_t               turns;    /* of ngx_bedrock_turn_t */
+    ngx_array_t               history_tools; /* of ngx_str_t, names */
+    ngx_bedrock_turn_t       *turn;
+} ngx_bedrock_chat_ctx_t;
+
+
+typedef struct {
+    ngx_str_t                 mime;
+    ngx_str_t                 format;
+} ngx_bedrock_image_format_t;
+
+
+static ngx_int_t ngx_bedrock_invalid(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_str_t *param, const char *fmt, ...);
+static ngx_str_t *ngx_bedrock_param(ngx_bedrock_chat_ctx_t *ctx,
+    const char *fmt, ...);
+static ngx_int_t ngx_bedrock_chat_message(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_json_t *m, ngx_uint_t i);
+static ngx_int_t ngx_bedrock_chat_texts(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_json_t *content, ngx_uint_t i, ngx_array_t *texts,
+    ngx_uint_t refusal);
+static ngx_int_t ngx_bedrock_chat_user_content(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_json_t *content, ngx_uint_t i);
+static ngx_int_t ngx_bedrock_chat_image(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_json_t *part, ngx_uint_t i, ngx_uint_t j);
+static ngx_int_t ngx_bedrock_chat_tool_calls(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_json_t *calls, ngx_uint_t i);
+static ngx_bedrock_block_t *ngx_bedrock_chat_block(
+    ngx_bedrock_chat_ctx_t *ctx, ngx_uint_t assistant,
+    ngx_bedrock_block_kind_e kind);
+static ngx_int_t ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_jw_t *w, ngx_bedrock_json_t *tools,
+    ngx_bedrock_json_t *choice);
+static ngx_int_t ngx_bedrock_chat_tool_allowed(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_json_t *allowed, ngx_str_t *name);
+static ngx_int_t ngx_bedrock_chat_inference(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_jw_t *w, ngx_bedrock_json_t *root);
+static void ngx_bedrock_chat_write_turns(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_jw_t *w);
+static ngx_int_t ngx_bedrock_concat(ngx_pool_t *pool, ngx_array_t *parts,
+    ngx_str_t *out);
+static void ngx_bedrock_aws_type(ngx_str_t *type);
+
+
+static ngx_bedrock_image_format_t  ngx_bedrock_image_formats[] = {
+    { ngx_string("image/png"), ngx_string("png") },
+    { ngx_string("image/jpeg"), ngx_string("jpeg") },
+    { ngx_string("image/jpg"), ngx_string("jpeg") },
+    { ngx_string("image/gif"), ngx_string("gif") },
+    { ngx_string("image/webp"), ngx_string("webp") },
+    { ngx_null_string, ngx_null_string }
+};
+
+
+ngx_int_t
+ngx_bedrock_chat_request(ngx_pool_t *pool, u_char *data, size_t len,
+    ngx_bedrock_chat_request_t *req, ngx_bedrock_error_t *err)
+{
+    ngx_int_t                rc, n;
+    ngx_str_t                error, *s;
+    ngx_uint_t               i;
+    ngx_bedrock_jw_t         w;
+    ngx_bedrock_json_t      *root, *v, *m, *opts;
+    ngx_bedrock_chat_ctx_t   ctx;
+
+    ngx_memzero(&ctx, sizeof(ngx_bedrock_chat_ctx_t));
+    ctx.pool = pool;
+    ctx.err = err;
+
+    if (memchr(data, '\0', len) != NULL) {
+        return ngx_bedrock_invalid(&ctx, NULL, "We could not parse the JSON "
+                                   "body of your request: it contains a "
+                                   "NUL byte.");
+    }
+
+    rc = ngx_bedrock_json_parse(pool, data, len, &root, &error);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_bedrock_invalid(&ctx, NULL, "We could not parse the JSON "
+                                   "body of your request (%V).", &error);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (root->type != NGX_BEDROCK_JSON_OBJECT) {
+        return ngx_bedrock_invalid(&ctx, NULL, "The request body must be a "
+                                   "JSON object.");
+    }
+
+    /* model */
+
+    v = ngx_bedrock_json_get(root, "model");
+
+    if (ngx_bedrock_json_is_null(v)) {
+        return ngx_bedrock_invalid(&ctx, ngx_bedrock_param(&ctx, "model"),
+                                   "you must provide a model parameter");
+    }
+
+    if (v->type != NGX_BEDROCK_JSON_STRING || v->value.len == 0) {
+        return ngx_bedrock_invalid(&ctx, ngx_bedrock_param(&ctx, "model"),
+                                   "model must be a non-empty string");
+    }
+
+    req->model = v->value;
+
+    /* stream and stream_options */
+
+    v = ngx_bedrock_json_get(root, "stream");
+
+    if (!ngx_bedrock_json_is_null(v)) {
+        if (v->type != NGX_BEDROCK_JSON_TRUE
+            && v->type != NGX_BEDROCK_JSON_FALSE)
+        {
+            return ngx_bedrock_invalid(&ctx,
+                                       ngx_bedrock_param(&ctx, "stream"),
+                                       "stream must be a boolean");
+        }
+
+        req->stream = (v->type == NGX_BEDROCK_JSON_TRUE);
+    }
+
+    opts = ngx_bedrock_json_get(root, "stream_options");
+
+    if (!ngx_bedrock_json_is_null(opts)) {
+        if (opts->type != NGX_BEDROCK_JSON_OBJECT) {
+            return ngx_bedrock_invalid(&ctx,
+                                  ngx_bedrock_param(&ctx, "stream_options"),
+                                  "stream_options must be an object");
+        }
+
+        v = ngx_bedrock_json_get(opts, "include_usage");
+        req->include_usage = (v && v->type == NGX_BEDROCK_JSON_TRUE);
+    }
+
+    /* fields that cannot be honoured are refused, not silently dropped */
+
+    v = ngx_bedrock_json_get(root, "n");
+
+    if (!ngx_bedrock_json_is_null(v)) {
+        if (ngx_bedrock_json_int(v, &n) != NGX_OK || n != 1) {
+            return ngx_bedrock_invalid(&ctx, ngx_bedrock_param(&ctx, "n"),
+                                       "Bedrock Converse returns one choice "
+                                       "per request: n must be 1.");
+        }
+    }
+
+    v = ngx_bedrock_json_get(root, "logprobs");
+
+    if (!ngx_bedrock_json_is_null(v) && v->type != NGX_BEDROCK_JSON_FALSE) {
+        return ngx_bedrock_invalid(&ctx, ngx_bedrock_param(&ctx, "logprobs"),
+                                   "logprobs are not available from "
+                                   "Bedrock Converse.");
+    }
+
+    v = ngx_bedrock_json_get(root, "top_logprobs");
+
+    if (!ngx_bedrock_json_is_null(v)
+        && (ngx_bedrock_json_int(v, &n) != NGX_OK || n != 0))
+    {
+        return ngx_bedrock_invalid(&ctx,
+                                   ngx_bedrock_param(&ctx, "top_logprobs"),
+                                   "logprobs are not available from "
+                                   "Bedrock Converse.");
+    }
+
+    if (!ngx_bedrock_json_is_null(ngx_bedrock_json_get(root, "functions"))
+        || !ngx_bedrock_json_is_null(ngx_bedrock_json_get(root,
+                                                          "function_call")))
+    {
+        return ngx_bedrock_invalid(&ctx, ngx_bedrock_param(&ctx, "functions"),
+                                   "The deprecated functions and "
+                                   "function_call parameters are not "
+                                   "supported; use tools and tool_choice.");
+    }
+
+    v = ngx_bedrock_json_get(ngx_bedrock_json_get(root, "response_format"),
+                             "type");
+
+    if (v != NULL && !ngx_bedrock_json_is_str(v, "text")
+        && !ngx_bedrock_json_is_str(v, "json_object"))
+    {
+        return ngx_bedrock_invalid(&ctx,
+                                   ngx_bedrock_param(&ctx, "response_format"),
+                                   "response_format must be {\"type\": "
+                                   "\"text\"} or {\"type\": \"json_object\"}"
+                                   "; json_schema is not supported by this "
+                                   "gateway.");
+    }
+
+    /* messages */
+
+    v = ngx_bedrock_json_get(root, "messages");
+
+    if (v == NULL || v->type != NGX_BEDROCK_JSON_ARRAY || v->n == 0) {
+        return ngx_bedrock_invalid(&ctx, ngx_bedrock_param(&ctx, "messages"),
+                                   "messages must be a non-empty array");
+    }
+
+    if (ngx_array_init(&ctx.system, pool, 2, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(&ctx.turns, pool, v->n,
+                          sizeof(ngx_bedrock_turn_t))
+           != NGX_OK
+        || ngx_array_init(&ctx.history_tools, pool, 2, sizeof(ngx_str_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (m = v->child, i = 0; m; m = m->next, i++) {
+        rc = ngx_bedrock_chat_message(&ctx, m, i);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (ctx.turns.nelts == 0) {
+        return ngx_bedrock_invalid(&ctx, ngx_bedrock_param(&ctx, "messages"),
+                                   "messages must contain at least one user "
+                                   "or assistant message with content");
+    }
+
+    /* the Converse request */
+
+    if (ngx_bedrock_jw_init(&w, pool, len + 256, NGX_BEDROCK_BODY_MAX)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_bedrock_jw_obj(&w);
+
+    ngx_bedrock_jw_key(&w, "messages");
+    ngx_bedrock_chat_write_turns(&ctx, &w);
+
+    if (ctx.system.nelts) {
+        ngx_bedrock_jw_key(&w, "system");
+        ngx_bedrock_jw_arr(&w);
+
+        s = ctx.system.elts;
+
+        for (i = 0; i < ctx.system.nelts; i++) {
+            ngx_bedrock_jw_obj(&w);
+            ngx_bedrock_jw_key(&w, "text");
+            ngx_bedrock_jw_str(&w, &s[i]);
+            ngx_bedrock_jw_obj_end(&w);
+        }
+
+        ngx_bedrock_jw_arr_end(&w);
+    }
+
+    rc = ngx_bedrock_chat_inference(&ctx, &w, root);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_bedrock_chat_tools(&ctx, &w, ngx_bedrock_json_get(root, "tools"),
+                                ngx_bedrock_json_get(root, "tool_choice"));
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (req->guardrail_id.len) {
+        ngx_bedrock_jw_key(&w, "guardrailConfig");
+        ngx_bedrock_jw_obj(&w);
+        ngx_bedrock_jw_key(&w, "guardrailIdentifier");
+        ngx_bedrock_jw_str(&w, &req->guardrail_id);
+        ngx_bedrock_jw_key(&w, "guardrailVersion");
+        ngx_bedrock_jw_str(&w, &req->guardrail_version);
+
+        if (req->guardrail_trace.len) {
+            ngx_bedrock_jw_key(&w, "trace");
+            ngx_bedrock_jw_str(&w, &req->guardrail_trace);
+        }
+
+        ngx_bedrock_jw_obj_end(&w);
+    }
+
+    ngx_bedrock_jw_obj_end(&w);
+
+    rc = ngx_bedrock_jw_finish(&w, &req->body);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_bedrock_invalid(&ctx, NULL, "The request is too large.");
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_bedrock_chat_message(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *m,
+    ngx_uint_t i)
+{
+    ngx_int_t             rc;
+    ngx_str_t            *s, *role;
+    ngx_uint_t            k;
+    ngx_array_t           texts;
+    ngx_bedrock_json_t   *v, *content;
+    ngx_bedrock_block_t  *b;
+
+    if (m->type != NGX_BEDROCK_JSON_OBJECT) {
+        return ngx_bedrock_invalid(ctx,
+                                   ngx_bedrock_param(ctx, "messages[%ui]", i),
+                                   "each message must be an object");
+    }
+
+    v = ngx_bedrock_json_get(m, "role");
+
+    if (v == NULL || v->type != NGX_BEDROCK_JSON_STRING) {
+        return ngx_bedrock_invalid(ctx,
+                              ngx_bedrock_param(ctx, "messages[%ui].role", i),
+                              "each message must have a string role");
+    }
+
+    role = &v->value;
+    content = ngx_bedrock_json_get(m, "content");
+
+    if (ngx_array_init(&texts, ctx->pool, 2, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+#define ngx_bedrock_role_is(r, s)                                            \
+    ((r)->len == sizeof(s) - 1 && ngx_strncmp((r)->data, s, (r)->len) == 0)
+
+    if (ngx_bedrock_role_is(role, "system")
+        || ngx_bedrock_role_is(role, "developer"))
+    {
+        rc = ngx_bedrock_chat_texts(ctx, content, i, &ctx->system, 0);
+        return rc;
+    }
+
+    if (ngx_bedrock_role_is(role, "user")) {
+        return ngx_bedrock_chat_user_content(ctx, content, i);
+    }
+
+    if (ngx_bedrock_role_is(role, "assistant")) {
+
+        rc = ngx_bedrock_chat_texts(ctx, content, i, &texts, 1);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        s = texts.elts;
+
+        for (k = 0; k < texts.nelts; k++) {
+            b = ngx_bedrock_chat_block(ctx, 1, NGX_BEDROCK_BLOCK_TEXT);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            b->text = s[k];
+        }
+
+        return ngx_bedrock_chat_tool_calls(ctx,
+                                        ngx_bedrock_json_get(m, "tool_calls"),
+                                        i);
+    }
+
+    if (ngx_bedrock_role_is(role, "tool")) {
+
+        v = ngx_bedrock_json_get(m, "tool_call_id");
+
+        if (v == NULL || v->type != NGX_BEDROCK_JSON_STRING
+            || v->value.len == 0)
+        {
+            return ngx_bedrock_invalid(ctx,
+                      ngx_bedrock_param(ctx, "messages[%ui].tool_call_id", i),
+                      "tool messages must have a tool_call_id");
+        }
+
+        rc = ngx_bedrock_chat_texts(ctx, content, i, &texts, 0);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        b = ngx_bedrock_chat_block(ctx, 0, NGX_BEDROCK_BLOCK_TOOL_RESULT);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->id = v->value;
+
+        return ngx_bedrock_concat(ctx->pool, &texts, &b->text);
+    }
+
+#undef ngx_bedrock_role_is
+
+    return ngx_bedrock_invalid(ctx,
+                              ngx_bedrock_param(ctx, "messages[%ui].role", i),
+                              "Invalid value: '%V'. Supported values are: "
+                              "'system', 'developer', 'user', 'assistant' "
+                              "and 'tool'.", role);
+}
+
+
+/*
+ * string content, or an array of text parts (and refusal parts, for the
+ * assistant); empty strings are dropped, as Bedrock refuses blank text
+ */
+
+static ngx_int_t
+ngx_bedrock_chat_texts(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_json_t *content, ngx_uint_t i, ngx_array_t *texts,
+    ngx_uint_t refusal)
+{
+    ngx_str_t           *s;
+    ngx_uint_t           j;
+    ngx_bedrock_json_t  *part, *type, *text;
+
+    if (ngx_bedrock_json_is_null(content)) {
+        return NGX_OK;
+    }
+
+    if (content->type == NGX_BEDROCK_JSON_STRING) {
+        if (content->value.len == 0) {
+            return NGX_OK;
+        }
+
+        s = ngx_array_push(texts);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        *s = content->value;
+        return NGX_OK;
+    }
+
+    if (content->type != NGX_BEDROCK_JSON_ARRAY) {
+        return ngx_bedrock_invalid(ctx,
+                           ngx_bedrock_param(ctx, "messages[%ui].content", i),
+                           "content must be a string or an array of parts");
+    }
+
+    for (part = content->child, j = 0; part; part = part->next, j++) {
+
+        type = ngx_bedrock_json_get(part, "type");
+
+        if (type && type->type == NGX_BEDROCK_JSON_STRING
+            && type->value.len == 4
+            && ngx_strncmp(type->value.data, "text", 4) == 0)
+        {
+            text = ngx_bedrock_json_get(part, "text");
+
+        } else if (refusal && type && type->type == NGX_BEDROCK_JSON_STRING
+                   && type->value.len == 7
+                   && ngx_strncmp(type->value.data, "refusal", 7) == 0)
+        {
+            text = ngx_bedrock_json_get(part, "refusal");
+
+        } else {
+            return ngx_bedrock_invalid(ctx,
+                   ngx_bedrock_param(ctx, "messages[%ui].content[%ui].type",
+                                     i, j),
+                   "only text content parts are supported in this message");
+        }
+
+        if (text == NULL || text->type != NGX_BEDROCK_JSON_STRING) {
+            return ngx_bedrock_invalid(ctx,
+                   ngx_bedrock_param(ctx, "messages[%ui].content[%ui].text",
+                                     i, j),
+                   "a text part must have a string text");
+        }
+
+        if (text->value.len == 0) {
+            continue;
+        }
+
+        s = ngx_array_push(texts);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        *s = text->value;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_bedrock_chat_user_content(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_json_t *content, ngx_uint_t i)
+{
+    ngx_int_t             rc;
+    ngx_uint_t            j;
+    ngx_bedrock_json_t   *part, *type, *text;
+    ngx_bedrock_block_t  *b;
+
+    if (content == NULL || content->type == NGX_BEDROCK_JSON_NULL) {
+        return ngx_bedrock_invalid(ctx,
+                           ngx_bedrock_param(ctx, "messages[%ui].content", i),
+                           "user messages must have content");
+    }
+
+    if (content->type == NGX_BEDROCK_JSON_STRING) {
+        if (content->value.len == 0) {
+            return NGX_OK;
+        }
+
+        b = ngx_bedrock_chat_block(ctx, 0, NGX_BEDROCK_BLOCK_TEXT);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->text = content->value;
+        return NGX_OK;
+    }
+
+    if (content->type != NGX_BEDROCK_JSON_ARRAY) {
+        return ngx_bedrock_invalid(ctx,
+                           ngx_bedrock_param(ctx, "messages[%ui].content", i),
+                           "content must be a string or an array of parts");
+    }
+
+    for (part = content->child, j = 0; part; part = part->next, j++) {
+
+        type = ngx_bedrock_json_get(part, "type");
+
+        if (type == NULL || type->type != NGX_BEDROCK_JSON_STRING) {
+            return ngx_bedrock_invalid(ctx,
+                   ngx_bedrock_param(ctx, "messages[%ui].content[%ui].type",
+                                     i, j),
+                   "each content part must have a string type");
+        }
+
+        if (type->value.len == 4
+            && ngx_strncmp(type->value.data, "text", 4) == 0)
+        {
+            text = ngx_bedrock_json_get(part, "text");
+
+            if (text == NULL || text->type != NGX_BEDROCK_JSON_STRING) {
+                return ngx_bedrock_invalid(ctx,
+                   ngx_bedrock_param(ctx, "messages[%ui].content[%ui].text",
+                                     i, j),
+                   "a text part must have a string text");
+            }
+
+            if (text->value.len == 0) {
+                continue;
+            }
+
+            b = ngx_bedrock_chat_block(ctx, 0, NGX_BEDROCK_BLOCK_TEXT);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            b->text = text->value;
+            continue;
+        }
+
+        if (type->value.len == 9
+            && ngx_strncmp(type->value.data, "image_url", 9) == 0)
+        {
+            rc = ngx_bedrock_chat_image(ctx, part, i, j);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            continue;
+        }
+
+        return ngx_bedrock_invalid(ctx,
+                   ngx_bedrock_param(ctx, "messages[%ui].content[%ui].type",
+                                     i, j),
+                   "content part type '%V' is not supported by this "
+                   "gateway; use text or image_url", &type->value);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_bedrock_chat_image(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *part,
+    ngx_uint_t i, ngx_uint_t j)
+{
+    u_char                      *p, *comma, *last;
+    ngx_str_t                    mime;
+    ngx_bedrock_json_t          *url;
+    ngx_bedrock_block_t         *b;
+    ngx_bedrock_image_format_t  *f;
+
+    url = ngx_bedrock_json_get(ngx_bedrock_json_get(part, "image_url"),
+                               "url");
+
+    if (url == NULL || url->type != NGX_BEDROCK_JSON_STRING) {
+        return ngx_bedrock_invalid(ctx,
+              ngx_bedrock_param(ctx,
+                                "messages[%ui].content[%ui].image_url.url",
+                                i, j),
+              "an image_url part must have a string url");
+    }
+
+    p = url->value.data;
+    last = p + url->value.len;
+
+    if (url->value.len < 5 || ngx_strncasecmp(p, (u_char *) "data:", 5) != 0)
+    {
+        return ngx_bedrock_invalid(ctx,
+              ngx_bedrock_param(ctx,
+                                "messages[%ui].content[%ui].image_url.url",
+                                i, j),
+              "Only data: URLs (data:image/png;base64,...) are supported "
+              "for images; this gateway does not fetch image URLs.");
+    }
+
+    p += 5;
+    comma = ngx_strlchr(p, last, ',');
+
+    if (comma == NULL || comma - p < 7
+        || ngx_strncasecmp(comma - 7, (u_char *) ";base64", 7) != 0)
+    {
+        return ngx_bedrock_invalid(ctx,
+              ngx_bedrock_param(ctx,
+                                "messages[%ui].content[%ui].image_url.url",
+                                i, j),
+              "an image data: URL must be base64-encoded");
+    }
+
+    mime.data = p;
+    mime.len = comma - 7 - p;
+
+    for (f = ngx_bedrock_image_formats; f->mime.len; f++) {
+        if (f->mime.len == mime.len
+            && ngx_strncasecmp(f->mime.data, mime.data, mime.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (f->mime.len == 0) {
+        return ngx_bedrock_invalid(ctx,
+              ngx_bedrock_param(ctx,
+                                "messages[%ui].content[%ui].image_url.url",
+                                i, j),
+              "image type '%V' is not supported; use png, jpeg, gif or "
+              "webp", &mime);
+    }
+
+    b = ngx_bedrock_chat_block(ctx, 0, NGX_BEDROCK_BLOCK_IMAGE);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->format = f->format;
+    b->text.data = comma + 1;
+    b->text.len = last - comma - 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_bedrock_chat_tool_calls(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_json_t *calls, ngx_uint_t i)
+{
+    ngx_int_t             rc;
+    ngx_str_t             error, *name;
+    ngx_uint_t            j;
+    ngx_bedrock_json_t   *call, *id, *fn, *fname, *args;
+    ngx_bedrock_block_t  *b;
+
+    if (ngx_bedrock_json_is_null(calls)) {
+        return NGX_OK;
+    }
+
+    if (calls->type != NGX_BEDROCK_JSON_ARRAY) {
+        return ngx_bedrock_invalid(ctx,
+                        ngx_bedrock_param(ctx, "messages[%ui].tool_calls", i),
+                        "tool_calls must be an array");
+    }
+
+    for (call = calls->child, j = 0; call; call = call->next, j++) {
+
+        id = ngx_bedrock_json_get(call, "id");
+        fn = ngx_bedrock_json_get(call, "function");
+        fname = ngx_bedrock_json_get(fn, "name");
+        args = ngx_bedrock_json_get(fn, "arguments");
+
+        if (id == NULL || id->type != NGX_BEDROCK_JSON_STRING
+            || id->value.len == 0
+            || fname == NULL || fname->type != NGX_BEDROCK_JSON_STRING
+            || fname->value.len == 0
+            || (args && args->type != NGX_BEDROCK_JSON_STRING))
+        {
+            return ngx_bedrock_invalid(ctx,
+                  ngx_bedrock_param(ctx, "messages[%ui].tool_calls[%ui]",
+                                    i, j),
+                  "each tool call needs a string id, function.name and "
+                  "function.arguments");
+        }
+
+        b = ngx_bedrock_chat_block(ctx, 1, NGX_BEDROCK_BLOCK_TOOL_USE);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->id = id->value;
+        b->name = fname->value;
+
+        if (args == NULL || args->value.len == 0) {
+            b->input = NULL;
+
+        } else {
+            rc = ngx_bedrock_json_parse(ctx->pool, args->value.data,
+                                        args->value.len, &b->input, &error);
+
+            if (rc == NGX_DECLINED) {
+                return ngx_bedrock_invalid(ctx,
+                    ngx_bedrock_param(ctx, "messages[%ui].tool_calls[%ui]"
+                                      ".function.arguments", i, j),
+                    "function.arguments is not valid JSON (%V)", &error);
+            }
+
+            if (rc != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+
+        name = ngx_array_push(&ctx->history_tools);
+        if (name == NULL) {
+            return NGX_ERROR;
+        }
+
+        *name = fname->value;
+    }
+
+    return NGX_OK;
+}
+
+
+/* appends a block, opening a new turn when the role changes */
+
+static ngx_bedrock_block_t *
+ngx_bedrock_chat_block(ngx_bedrock_chat_ctx_t *ctx, ngx_uint_t assistant,
+    ngx_bedrock_block_kind_e kind)
+{
+    ngx_bedrock_turn_t   *t;
+    ngx_bedrock_block_t  *b;
+
+    t = ctx->turn;
+
+    if (t == NULL || t->assistant != assistant) {
+        t = ngx_array_push(&ctx->turns);
+        if (t == NULL) {
+            return NULL;
+        }
+
+        t->assistant = assistant;
+
+        if (ngx_array_init(&t->blocks, ctx->pool, 2,
+                           sizeof(ngx_bedrock_block_t))
+            != NGX_OK)
+        {
+            return NULL;
+        }
+
+        ctx->turn = t;
+    }
+
+    b = ngx_array_push(&t->blocks);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(b, sizeof(ngx_bedrock_block_t));
+    b->kind = kind;
+
+    return b;
+}
+
+
+static void
+ngx_bedrock_chat_write_turns(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w)
+{
+    ngx_uint_t            i, k;
+    ngx_bedrock_turn_t   *t;
+    ngx_bedrock_block_t  *b;
+
+    t = ctx->turns.elts;
+
+    ngx_bedrock_jw_arr(w);
+
+    for (i = 0; i < ctx->turns.nelts; i++) {
+
+        ngx_bedrock_jw_obj(w);
+        ngx_bedrock_jw_key(w, "role");
+        ngx_bedrock_jw_cstr(w, t[i].assistant ? "assistant" : "user");
+        ngx_bedrock_jw_key(w, "content");
+        ngx_bedrock_jw_arr(w);
+
+        b = t[i].blocks.elts;
+
+        for (k = 0; k < t[i].blocks.nelts; k++) {
+
+            ngx_bedrock_jw_obj(w);
+
+            switch (b[k].kind) {
+
+            case NGX_BEDROCK_BLOCK_TEXT:
+                ngx_bedrock_jw_key(w, "text");
+                ngx_bedrock_jw_str(w, &b[k].text);
+                break;
+
+            case NGX_BEDROCK_BLOCK_IMAGE:
+                ngx_bedrock_jw_key(w, "image");
+                ngx_bedrock_jw_obj(w);
+                ngx_bedrock_jw_key(w, "format");
+                ngx_bedrock_jw_str(w, &b[k].format);
+                ngx_bedrock_jw_key(w, "source");
+                ngx_bedrock_jw_obj(w);
+                ngx_bedrock_jw_key(w, "bytes");
+                ngx_bedrock_jw_str(w, &b[k].text);
+                ngx_bedrock_jw_obj_end(w);
+                ngx_bedrock_jw_obj_end(w);
+                break;
+
+            case NGX_BEDROCK_BLOCK_TOOL_USE:
+                ngx_bedrock_jw_key(w, "toolUse");
+                ngx_bedrock_jw_obj(w);
+                ngx_bedrock_jw_key(w, "toolUseId");
+                ngx_bedrock_jw_str(w, &b[k].id);
+                ngx_bedrock_jw_key(w, "name");
+                ngx_bedrock_jw_str(w, &b[k].name);
+                ngx_bedrock_jw_key(w, "input");
+
+                if (b[k].input) {
+                    ngx_bedrock_jw_value(w, b[k].input);
+
+                } else {
+                    ngx_bedrock_jw_obj(w);
+                    ngx_bedrock_jw_obj_end(w);
+                }
+
+                ngx_bedrock_jw_obj_end(w);
+                break;
+
+            case NGX_BEDROCK_BLOCK_TOOL_RESULT:
+                ngx_bedrock_jw_key(w, "toolResult");
+                ngx_bedrock_jw_obj(w);
+                ngx_bedrock_jw_key(w, "toolUseId");
+                ngx_bedrock_jw_str(w, &b[k].id);
+                ngx_bedrock_jw_key(w, "content");
+                ngx_bedrock_jw_arr(w);
+                ngx_bedrock_jw_obj(w);
+                ngx_bedrock_jw_key(w, "text");
+                ngx_bedrock_jw_str(w, &b[k].text);
+                ngx_bedrock_jw_obj_end(w);
+                ngx_bedrock_jw_arr_end(w);
+                ngx_bedrock_jw_obj_end(w);
+                break;
+            }
+
+            ngx_bedrock_jw_obj_end(w);
+        }
+
+        ngx_bedrock_jw_arr_end(w);
+        ngx_bedrock_jw_obj_end(w);
+    }
+
+    ngx_bedrock_jw_arr_end(w);
+}
+
+
+static ngx_int_t
+ngx_bedrock_chat_inference(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
+    ngx_bedrock_json_t *root)
+{
+    char                *name;
+    double               d;
+    ngx_int_t            n;
+    ngx_str_t            one = ngx_string("1");
+    ngx_uint_t           open;
+    ngx_bedrock_json_t  *max, *temp, *top_p, *stop, *s;
+
+    name = "max_completion_tokens";
+    max = ngx_bedrock_json_get(root, name);
+
+    if (ngx_bedrock_json_is_null(max)) {
+        name = "max_tokens";
+        max = ngx_bedrock_json_get(root, name);
+    }
+
+    if (!ngx_bedrock_json_is_null(max)
+        && (ngx_bedrock_json_int(max, &n) != NGX_OK || n < 1))
+    {
+        return ngx_bedrock_invalid(ctx, ngx_bedrock_param(ctx, name),
+                                   "%s must be a positive integer", name);
+    }
+
+    temp = ngx_bedrock_json_get(root, "temperature");
+
+    if (!ngx_bedrock_json_is_null(temp)
+        && (ngx_bedrock_json_double(temp, &d) != NGX_OK || d < 0 || d > 2))
+    {
+        return ngx_bedrock_invalid(ctx,
+                                   ngx_bedrock_param(ctx, "temperature"),
+                                   "temperature must be a number between 0 "
+                                   "and 2");
+    }
+
+    top_p = ngx_bedrock_json_get(root, "top_p");
+
+    if (!ngx_bedrock_json_is_null(top_p)
+        && (ngx_bedrock_json_double(top_p, &d) != NGX_OK || d < 0 || d > 1))
+    {
+        return ngx_bedrock_invalid(ctx, ngx_bedrock_param(ctx, "top_p"),
+                                   "top_p must be a number between 0 and 1");
+    }
+
+    stop = ngx_bedrock_json_get(root, "stop");
+
+    if (!ngx_bedrock_json_is_null(stop)) {
+
+        if (stop->type == NGX_BEDROCK_JSON_ARRAY) {
+            for (s = stop->child; s; s = s->next) {
+                if (s->type != NGX_BEDROCK_JSON_STRING) {
+                    break;
+                }
+            }
+
+        } else {
+            s = (stop->type == NGX_BEDROCK_JSON_STRING) ? NULL : stop;
+        }
+
+        if (s != NULL) {
+            return ngx_bedrock_invalid(ctx, ngx_bedrock_param(ctx, "stop"),
+                                       "stop must be a string or an array "
+                                       "of strings");
+        }
+    }
+
+    open = 0;
+
+#define ngx_bedrock_inference_open()                                         \
+    if (!open) {                                                             \
+        ngx_bedrock_jw_key(w, "inferenceConfig");                            \
+        ngx_bedrock_jw_obj(w);                                               \
+        open = 1;                                                            \
+    }
+
+    if (!ngx_bedrock_json_is_null(max)) {
+        ngx_bedrock_inference_open();
+        ngx_bedrock_jw_key(w, "maxTokens");
+        ngx_bedrock_jw_number(w, &max->value);
+    }
+
+    if (!ngx_bedrock_json_is_null(temp)) {
+        ngx_bedrock_inference_open();
+        ngx_bedrock_jw_key(w, "temperature");
+
+        /* OpenAI's range is 0..2, Bedrock's is 0..1: clamp */
+
+        (void) ngx_bedrock_json_double(temp, &d);
+        ngx_bedrock_jw_number(w, d > 1 ? &one : &temp->value);
+    }
+
+    if (!ngx_bedrock_json_is_null(top_p)) {
+        ngx_bedrock_inference_open();
+        ngx_bedrock_jw_key(w, "topP");
+        ngx_bedrock_jw_number(w, &top_p->value);
+    }
+
+    if (!ngx_bedrock_json_is_null(stop)) {
+
+        if (stop->type == NGX_BEDROCK_JSON_STRING) {
+            s = (stop->value.len) ? stop : NULL;
+
+        } else {
+            for (s = stop->child; s && s->value.len == 0; s = s->next) {
+                /* void */
+            }
+        }
+
+        if (s) {
+            ngx_bedrock_inference_open();
+            ngx_bedrock_jw_key(w, "stopSequences");
+            ngx_bedrock_jw_arr(w);
+
+            if (stop->type == NGX_BEDROCK_JSON_STRING) {
+                ngx_bedrock_jw_str(w, &stop->value);
+
+            } else {
+                for (s = stop->child; s; s = s->next) {
+                    if (s->value.len) {
+                        ngx_bedrock_jw_str(w, &s->value);
+                    }
+                }
+            }
+
+            ngx_bedrock_jw_arr_end(w);
+        }
+    }
+
+#undef ngx_bedrock_inference_open
+
+    if (open) {
+        ngx_bedrock_jw_obj_end(w);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
+    ngx_bedrock_json_t *tools, ngx_bedrock_json_t *choice)
+{
+    ngx_int_t            rc;
+    ngx_str_t           *names, forced, *name;
+    ngx_uint_t           i, j, any, none, has_tools;
+    ngx_bedrock_json_t  *t, *type, *fn, *fname, *desc, *params, *allowed;
+    ngx_bedrock_json_t  *mode;
+
+    any = 0;
+    none = 0;
+    allowed = NULL;
+    ngx_str_null(&forced);
+
+    if (!ngx_bedrock_json_is_null(tools)
+        && (tools->type != NGX_BEDROCK_JSON_ARRAY))
+    {
+        return ngx_bedrock_invalid(ctx, ngx_bedrock_param(ctx, "tools"),
+                                   "tools must be an array");
+    }
+
+    has_tools = !ngx_bedrock_json_is_null(tools) && tools->n > 0;
+
+    /* validate every tool first */
+
+    for (t = has_tools ? tools->child : NULL, i = 0; t; t = t->next, i++) {
+        type = ngx_bedrock_json_get(t, "type");
+        fn = ngx_bedrock_json_get(t, "function");
+        fname = ngx_bedrock_json_get(fn, "name");
+        desc = ngx_bedrock_json_get(fn, "description");
+        params = ngx_bedrock_json_get(fn, "parameters");
+
+        if (type == NULL || type->type != NGX_BEDROCK_JSON_STRING
+            || type->value.len != 8
+            || ngx_strncmp(type->value.data, "function", 8) != 0)
+        {
+            return ngx_bedrock_invalid(ctx,
+                                 ngx_bedrock_param(ctx, "tools[%ui].type", i),
+                                 "only function tools are supported");
+        }
+
+        if (fname == NULL || fname->type != NGX_BEDROCK_JSON_STRING
+            || fname->value.len == 0
+            || (!ngx_bedrock_json_is_null(desc)
+                && desc->type != NGX_BEDROCK_JSON_STRING)
+            || (!ngx_bedrock_json_is_null(params)
+                && params->type != NGX_BEDROCK_JSON_OBJECT))
+        {
+            return ngx_bedrock_invalid(ctx,
+                             ngx_bedrock_param(ctx, "tools[%ui].function", i),
+                             "a function tool needs a string name, an "
+                             "optional string description and an optional "
+                             "object of parameters");
+        }
+    }
+
+    /* tool_choice */
+
+    if (!ngx_bedrock_json_is_null(choice)) {
+
+        if (choice->type == NGX_BEDROCK_JSON_STRING) {
+
+            if (choice->value.len == 4
+                && ngx_strncmp(choice->value.data, "none", 4) == 0)
+            {
+                none = 1;
+
+            } else if (choice->value.len == 8
+                       && ngx_strncmp(choice->value.data, "required", 8) == 0)
+            {
+                any = 1;
+
+            } else if (choice->value.len != 4
+                       || ngx_strncmp(choice->value.data, "auto", 4) != 0)
+            {
+                return ngx_bedrock_invalid(ctx,
+                                    ngx_bedrock_param(ctx, "tool_choice"),
+                                    "tool_choice must be 'none', 'auto', "
+                                    "'required' or an object");
+            }
+
+        } else {
+            type = ngx_bedrock_json_get(choice, "type");
+
+            if (type && type->type == NGX_BEDROCK_JSON_STRING
+                && type->value.len == 8
+                && ngx_strncmp(type->value.data, "function", 8) == 0)
+            {
+                fname = ngx_bedrock_json_get(
+                            ngx_bedrock_json_get(choice, "function"), "name");
+
+                if (fname == NULL || fname->type != NGX_BEDROCK_JSON_STRING) {
+                    return ngx_bedrock_invalid(ctx,
+                                       ngx_bedrock_param(ctx, "tool_choice"),
+                                       "tool_choice.function.name must be "
+                                       "a string");
+                }
+
+                forced = fname->value;
+
+            } else if (type && type->type == NGX_BEDROCK_JSON_STRING
+                       && type->value.len == 13
+                       && ngx_strncmp(type->value.data, "allowed_tools", 13)
+                          == 0)
+            {
+                allowed = ngx_bedrock_json_get(
+                              ngx_bedrock_json_get(choice, "allowed_tools"),
+                              "tools");
+                mode = ngx_bedrock_json_get(
+                           ngx_bedrock_json_get(choice, "allowed_tools"),
+                           "mode");
+
+                if (allowed == NULL || allowed->type != NGX_BEDROCK_JSON_ARRAY
+                    || mode == NULL || mode->type != NGX_BEDROCK_JSON_STRING)
+                {
+                    return ngx_bedrock_invalid(ctx,
+                                       ngx_bedrock_param(ctx, "tool_choice"),
+                                       "allowed_tools needs a mode and an "
+                                       "array of tools");
+                }
+
+                any = (mode->value.len == 8
+                       && ngx_strncmp(mode->value.data, "required", 8) == 0);
+
+            } else {
+                return ngx_bedrock_invalid(ctx,
+                                       ngx_bedrock_param(ctx, "tool_choice"),
+                                       "tool_choice must be 'none', 'auto', "
+                                       "'required', a function or "
+                                       "allowed_tools");
+            }
+        }
+
+        if (!has_tools && (any || forced.data || allowed)) {
+            return ngx_bedrock_invalid(ctx,
+                                       ngx_bedrock_param(ctx, "tool_choice"),
+                                       "tool_choice requires tools");
+        }
+    }
+
+    if (forced.data) {
+        for (t = tools->child; t; t = t->next) {
+            fname = ngx_bedrock_json_get(ngx_bedrock_json_get(t, "function"),
+                                         "name");
+            if (fname->value.len == forced.len
+                && ngx_strncmp(fname->value.data, forced.data, forced.len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (t == NULL) {
+            return ngx_bedrock_invalid(ctx,
+                                       ngx_bedrock_param(ctx, "tool_choice"),
+                                       "tool_choice names the function "
+                                       "'%V', which is not in tools",
+                                       &forced);
+        }
+    }
+
+    /*
+     * Converse has no "none": tools are left out, unless the history holds
+     * tool calls, which Converse accepts only together with a toolConfig
+     */
+
+    if (none && ctx->history_tools.nelts == 0) {
+        return NGX_OK;
+    }
+
+    if (!has_tools && ctx->history_tools.nelts == 0) {
+        return NGX_OK;
+    }
+
+    ngx_bedrock_jw_key(w, "toolConfig");
+    ngx_bedrock_jw_obj(w);
+    ngx_bedrock_jw_key(w, "tools");
+    ngx_bedrock_jw_arr(w);
+
+    if (has_tools) {
+        for (t = tools->child; t; t = t->next) {
+            fn = ngx_bedrock_json_get(t, "function");
+            fname = ngx_bedrock_json_get(fn, "name");
+            desc = ngx_bedrock_json_get(fn, "description");
+            params = ngx_bedrock_json_get(fn, "parameters");
+
+            if (allowed) {
+                rc = ngx_bedrock_chat_tool_allowed(ctx, allowed,
+                                                   &fname->value);
+                if (rc == NGX_DONE) {
+                    continue;
+                }
+
+                if (rc != NGX_OK) {
+                    return rc;
+                }
+            }
+
+            ngx_bedrock_jw_obj(w);
+            ngx_bedrock_jw_key(w, "toolSpec");
+            ngx_bedrock_jw_obj(w);
+            ngx_bedrock_jw_key(w, "name");
+            ngx_bedrock_jw_str(w, &fname->value);
+
+            if (!ngx_bedrock_json_is_null(desc) && desc->value.len) {
+                ngx_bedrock_jw_key(w, "description");
+                ngx_bedrock_jw_str(w, &desc->value);
+            }
+
+            ngx_bedrock_jw_key(w, "inputSchema");
+            ngx_bedrock_jw_obj(w);
+            ngx_bedrock_jw_key(w, "json");
+
+            if (ngx_bedrock_json_is_null(params)) {
+                ngx_bedrock_jw_obj(w);
+                ngx_bedrock_jw_key(w, "type");
+                ngx_bedrock_jw_cstr(w, "object");
+                ngx_bedrock_jw_key(w, "properties");
+                ngx_bedrock_jw_obj(w);
+                ngx_bedrock_jw_obj_end(w);
+                ngx_bedrock_jw_obj_end(w);
+
+            } else {
+                ngx_bedrock_jw_value(w, params);
+            }
+
+            ngx_bedrock_jw_obj_end(w);
+            ngx_bedrock_jw_obj_end(w);
+            ngx_bedrock_jw_obj_end(w);
+        }
+
+    } else {
+
+        /* the history's tools, so that Converse accepts the history */
+
+        names = ctx->history_tools.elts;
+
+        for (i = 0; i < ctx->history_tools.nelts; i++) {
+
+            for (j = 0; j < i; j++) {
+                if (names[j].len == names[i].len
+                    && ngx_strncmp(names[j].data, names[i].data, names[i].len)
+                       == 0)
+                {
+                    break;
+                }
+            }
+
+            if (j < i) {
+                continue;
+            }
+
+            name = &names[i];
+
+            ngx_bedrock_jw_obj(w);
+            ngx_bedrock_jw_key(w, "toolSpec");
+            ngx_bedrock_jw_obj(w);
+            ngx_bedrock_jw_key(w, "name");
+            ngx_bedrock_jw_str(w, name);
+            ngx_bedrock_jw_key(w, "inputSchema");
+            ngx_bedrock_jw_obj(w);
+            ngx_bedrock_jw_key(w, "json");
+            ngx_bedrock_jw_obj(w);
+            ngx_bedrock_jw_key(w, "type");
+            ngx_bedrock_jw_cstr(w, "object");
+            ngx_bedrock_jw_obj_end(w);
+            ngx_bedrock_jw_obj_end(w);
+            ngx_bedrock_jw_obj_end(w);
+            ngx_bedrock_jw_obj_end(w);
+        }
+    }
+
+    ngx_bedrock_jw_arr_end(w);
+
+    if (has_tools && !none && (any || forced.data)) {
+        ngx_bedrock_jw_key(w, "toolChoice");
+        ngx_bedrock_jw_obj(w);
+
+        if (forced.data) {
+            ngx_bedrock_jw_key(w, "tool");
+            ngx_bedrock_jw_obj(w);
+            ngx_bedrock_jw_key(w, "name");
+            ngx_bedrock_jw_str(w, &forced);
+            ngx_bedrock_jw_obj_end(w);
+
+        } else {
+            ngx_bedrock_jw_key(w, "any");
+            ngx_bedrock_jw_obj(w);
+            ngx_bedrock_jw_obj_end(w);
+        }
+
+        ngx_bedrock_jw_obj_end(w);
+    }
+
+    ngx_bedrock_jw_obj_end(w);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_bedrock_chat_tool_allowed(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_json_t *allowed, ngx_str_t *name)
+{
+    ngx_bedrock_json_t  *t, *fname;
+
+    for (t = allowed->child; t; t = t->next) {
+        fname = ngx_bedrock_json_get(ngx_bedrock_json_get(t, "function"),
+                                     "name");
+
+        if (fname == NULL || fname->type != NGX_BEDROCK_JSON_STRING) {
+            return ngx_bedrock_invalid(ctx,
+                                       ngx_bedrock_param(ctx, "tool_choice"),
+                                       "allowed_tools entries need "
+                                       "function.name");
+        }
+
+        if (fname->value.len == name->len
+            && ngx_strncmp(fname->value.data, name->data, name->len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_bedrock_concat(ngx_pool_t *pool, ngx_array_t *parts, ngx_str_t *out)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    s = parts->elts;
+
+    if (parts->nelts == 1) {
+        *out = s[0];
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (i = 0; i < parts->nelts; i++) {
+        len += s[i].len;
+    }
+
+    out->len = len;
+    out->data = (u_char *) "";
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    out->data = ngx_pnalloc(pool, len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = out->data;
+
+    for (i = 0; i < parts->nelts; i++) {
+        p = ngx_cpymem(p, s[i].data, s[i].len);
+    }
+
+    return NGX_OK;
+}
+
+
+/* Converse response to chat.completion */
+
+ngx_int_t
+ngx_bedrock_chat_response(ngx_pool_t *pool, u_char *data, size_t len,
+    ngx_bedrock_chat_response_t *resp)
+{
+    ngx_int_t             rc, prompt;
+    ngx_str_t             error, text, reasoning, args, *s;
+    ngx_uint_t            ntools;
+    ngx_array_t           texts, thoughts;
+    ngx_bedrock_jw_t      w;
+    ngx_bedrock_json_t   *root, *content, *b, *v, *usage, *tool;
+
+    rc = ngx_bedrock_json_parse(pool, data, len, &root, &error);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    content = ngx_bedrock_json_get(
+                  ngx_bedrock_json_get(ngx_bedrock_json_get(root, "output"),
+                                       "message"),
+                  "content");
+
+    v = ngx_bedrock_json_get(root, "stopReason");
+
+    if (content == NULL || content->type != NGX_BEDROCK_JSON_ARRAY
+        || v == NULL || v->type != NGX_BEDROCK_JSON_STRING)
+    {
+        return NGX_DECLINED;
+    }
+
+    resp->stop_reason = v->value;
+
+    usage = ngx_bedrock_json_get(root, "usage");
+
+    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage, "inputTokens"),
+                                &resp->usage.input);
+    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage, "outputTokens"),
+                                &resp->usage.output);
+    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage,
+                                                     "cacheReadInputTokens"),
+                                &resp->usage.cache_read);
+    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage,
+                                                     "cacheWriteInputTokens"),
+                                &resp->usage.cache_write);
+
+    if (ngx_array_init(&texts, pool, 2, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(&thoughts, pool, 1, sizeof(ngx_str_t)) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ntools = 0;
+
+    for (b = content->child; b; b = b->next) {
+
+        v = ngx_bedrock_json_get(b, "text");
+
+        if (v && v->type == NGX_BEDROCK_JSON_STRING) {
+            s = ngx_array_push(&texts);
+            if (s == NULL) {
+                return NGX_ERROR;
+            }
+
+            *s = v->value;
+            continue;
+        }
+
+        v = ngx_bedrock_json_get(ngx_bedrock_json_get(
+                  ngx_bedrock_json_get(b, "reasoningContent"),
+                  "reasoningText"), "text");
+
+        if (v && v->type == NGX_BEDROCK_JSON_STRING) {
+            s = ngx_array_push(&thoughts);
+            if (s == NULL) {
+                return NGX_ERROR;
+            }
+
+            *s = v->value;
+            continue;
+        }
+
+        /* citationsContent carries its text in generated content blocks */
+
+        v = ngx_bedrock_json_get(ngx_bedrock_json_get(b, "citationsContent"),
+                                 "content");
+
+        for (v = v ? v->child : NULL; v; v = v->next) {
+            tool = ngx_bedrock_json_get(v, "text");
+
+            if (tool && tool->type == NGX_BEDROCK_JSON_STRING) {
+                s = ngx_array_push(&texts);
+                if (s == NULL) {
+                    return NGX_ERROR;
+                }
+
+                *s = tool->value;
+            }
+        }
+
+        if (ngx_bedrock_json_get(b, "toolUse")) {
+            ntools++;
+        }
+    }
+
+    ngx_str_null(&text);
+    ngx_str_null(&reasoning);
+
+    if ((texts.nelts && ngx_bedrock_concat(pool, &texts, &text) != NGX_OK)
+        || (thoughts.nelts
+            && ngx_bedrock_concat(pool, &thoughts, &reasoning) != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_bedrock_jw_init(&w, pool, len + 512, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_bedrock_jw_obj(&w);
+    ngx_bedrock_jw_key(&w, "id");
+    ngx_bedrock_jw_str(&w, &resp->id);
+    ngx_bedrock_jw_key(&w, "object");
+    ngx_bedrock_jw_cstr(&w, "chat.completion");
+    ngx_bedrock_jw_key(&w, "created");
+    ngx_bedrock_jw_int(&w, (ngx_int_t) resp->created);
+    ngx_bedrock_jw_key(&w, "model");
+    ngx_bedrock_jw_str(&w, &resp->model);
+
+    ngx_bedrock_jw_key(&w, "choices");
+    ngx_bedrock_jw_arr(&w);
+    ngx_bedrock_jw_obj(&w);
+    ngx_bedrock_jw_key(&w, "index");
+    ngx_bedrock_jw_int(&w, 0);
+
+    ngx_bedrock_jw_key(&w, "message");
+    ngx_bedrock_jw_obj(&w);
+    ngx_bedrock_jw_key(&w, "role");
+    ngx_bedrock_jw_cstr(&w, "assistant");
+    ngx_bedrock_jw_key(&w, "content");
+
+    if (text.data == NULL && ntools) {
+        ngx_bedrock_jw_null(&w);
+
+    } else {
+        if (text.data == NULL) {
+            ngx_str_set(&text, "");
+        }
+
+        ngx_bedrock_jw_str(&w, &text);
+    }
+
+    ngx_bedrock_jw_key(&w, "refusal");
+    ngx_bedrock_jw_null(&w);
+
+    if (reasoning.data) {
+        ngx_bedrock_jw_key(&w, "reasoning_content");
+        ngx_bedrock_jw_str(&w, &reasoning);
+    }
+
+    if (ntools) {
+        ngx_bedrock_jw_key(&w, "tool_calls");
+        ngx_bedrock_jw_arr(&w);
+
+        for (b = content->child; b; b = b->next) {
+
+            tool = ngx_bedrock_json_get(b, "toolUse");
+            if (tool == NULL) {
+                continue;
+            }
+
+            v = ngx_bedrock_json_get(tool, "input");
+
+            if (v == NULL) {
+                ngx_str_set(&args, "{}");
+
+            } else if (ngx_bedrock_json_serialize(pool, v, &args) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            ngx_bedrock_jw_obj(&w);
+            ngx_bedrock_jw_key(&w, "id");
+            ngx_bedrock_jw_value(&w, ngx_bedrock_json_get(tool, "toolUseId"));
+            ngx_bedrock_jw_key(&w, "type");
+            ngx_bedrock_jw_cstr(&w, "function");
+            ngx_bedrock_jw_key(&w, "function");
+            ngx_bedrock_jw_obj(&w);
+            ngx_bedrock_jw_key(&w, "name");
+            ngx_bedrock_jw_value(&w, ngx_bedrock_json_get(tool, "name"));
+            ngx_bedrock_jw_key(&w, "arguments");
+            ngx_bedrock_jw_str(&w, &args);
+            ngx_bedrock_jw_obj_end(&w);
+            ngx_bedrock_jw_obj_end(&w);
+        }
+
+        ngx_bedrock_jw_arr_end(&w);
+    }
+
+    ngx_bedrock_jw_obj_end(&w);
+
+    ngx_bedrock_jw_key(&w, "logprobs");
+    ngx_bedrock_jw_null(&w);
+    ngx_bedrock_jw_key(&w, "finish_reason");
+    ngx_bedrock_jw_cstr(&w, ngx_bedrock_finish_reason(&resp->stop_reason));
+    ngx_bedrock_jw_obj_end(&w);
+    ngx_bedrock_jw_arr_end(&w);
+
+    prompt = resp->usage.input + resp->usage.cache_read
+             + resp->usage.cache_write;
+
+    ngx_bedrock_jw_key(&w, "usage");
+    ngx_bedrock_jw_obj(&w);
+    ngx_bedrock_jw_key(&w, "prompt_tokens");
+    ngx_bedrock_jw_int(&w, prompt);
+    ngx_bedrock_jw_key(&w, "completion_tokens");
+    ngx_bedrock_jw_int(&w, resp->usage.output);
+    ngx_bedrock_jw_key(&w, "total_tokens");
+    ngx_bedrock_jw_int(&w, prompt + resp->usage.output);
+    ngx_bedrock_jw_key(&w, "prompt_tokens_details");
+    ngx_bedrock_jw_obj(&w);
+    ngx_bedrock_jw_key(&w, "cached_tokens");
+    ngx_bedrock_jw_int(&w, resp->usage.cache_read);
+    ngx_bedrock_jw_obj_end(&w);
+    ngx_bedrock_jw_obj_end(&w);
+
+    ngx_bedrock_jw_key(&w, "system_fingerprint");
+    ngx_bedrock_jw_null(&w);
+    ngx_bedrock_jw_obj_end(&w);
+
+    return ngx_bedrock_jw_finish(&w, &resp->body);
+}
+
+
+char *
+ngx_bedrock_finish_reason(ngx_str_t *stop_reason)
+{
+    ngx_uint_t  i;
+
+    static struct {
+        ngx_str_t   stop_reason;
+        char       *finish_reason;
+    } map[] = {
+        { ngx_string("end_turn"), "stop" },
+        { ngx_string("stop_sequence"), "stop" },
+        { ngx_string("max_tokens"), "length" },
+        { ngx_string("model_context_window_exceeded"), "length" },
+        { ngx_string("tool_use"), "tool_calls" },
+        { ngx_string("malformed_tool_use"), "tool_calls" },
+        { ngx_string("guardrail_intervened"), "content_filter" },
+        { ngx_string("content_filtered"), "content_filter" },
+        { ngx_null_string, NULL }
+    };
+
+    for (i = 0; map[i].finish_reason; i++) {
+        if (map[i].stop_reason.len == stop_reason->len
+            && ngx_strncmp(map[i].stop_reason.data, stop_reason->data,
+                           stop_reason->len)
+               == 0)
+        {
+            return map[i].finish_reason;
+        }
+    }
+
+    /* malformed_model_output and reasons added later */
+
+    return "stop";
+}
+
+
+/* Bedrock's error responses */
+
+ngx_int_t
+ngx_bedrock_upstream_error(ngx_pool_t *pool, ngx_uint_t status,
+    ngx_str_t *aws_type, u_char *data, size_t len, ngx_bedrock_error_t *err)
+{
+    ngx_str_t            type, error;
+    ngx_uint_t           i;
+    ngx_bedrock_json_t  *root, *v;
+
+    static struct {
+        ngx_str_t    aws_type;
+        ngx_uint_t   status;
+        char        *type;
+        char        *code;
+        ngx_uint_t   auth;
+    } map[] = {
+        { ngx_string("ValidationException"), 400,
+          "invalid_request_error", NULL, 0 },
+        { ngx_string("AccessDeniedException"), 403,
+          "permission_error", "access_denied", 0 },
+        { ngx_string("ResourceNotFoundException"), 404,
+          "invalid_request_error", "model_not_found", 0 },
+        { ngx_string("ModelTimeoutException"), 504,
+          "server_error", "model_timeout", 0 },
+        { ngx_string("ThrottlingException"), 429,
+          "rate_limit_error", "rate_limit_exceeded", 0 },
+        { ngx_string("ModelNotReadyException"), 429,
+          "rate_limit_error", "model_not_ready", 0 },
+        { ngx_string("ServiceQuotaExceededException"), 429,
+          "rate_limit_error", "insufficient_quota", 0 },
+        { ngx_string("ModelErrorException"), 502,
+          "server_error", "model_error", 0 },
+        { ngx_string("InternalServerException"), 500,
+          "server_error", NULL, 0 },
+        { ngx_string("ServiceUnavailableException"), 503,
+          "server_error", NULL, 0 },
+        { ngx_string("InvalidSignatureException"), 502,
+          "server_error", "upstream_authentication_failed", 1 },
+        { ngx_string("SignatureDoesNotMatch"), 502,
+          "server_error", "upstream_authentication_failed", 1 },
+        { ngx_string("IncompleteSignatureException"), 502,
+          "server_error", "upstream_authentication_failed", 1 },
+        { ngx_string("MissingAuthenticationTokenException"), 502,
+          "server_error", "upstream_authentication_failed", 1 },
+        { ngx_string("UnrecognizedClientException"), 502,
+          "server_error", "upstream_authentication_failed", 1 },
+        { ngx_string("InvalidClientTokenId"), 502,
+          "server_error", "upstream_authentication_failed", 1 },
+        { ngx_string("ExpiredTokenException"), 502,
+          "server_error", "upstream_authentication_failed", 1 },
+        { ngx_null_string, 0, NULL, NULL, 0 }
+    };
+
+    ngx_memzero(err, sizeof(ngx_bedrock_error_t));
+
+    root = NULL;
+
+    if (len && ngx_bedrock_json_parse(pool, data, len, &root, &error)
+               == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    type = *aws_type;
+
+    if (type.len == 0) {
+        v = ngx_bedrock_json_get(root, "code");
+
+        if (v == NULL) {
+            v = ngx_bedrock_json_get(root, "__type");
+        }
+
+        if (v && v->type == NGX_BEDROCK_JSON_STRING) {
+            type = v->value;
+        }
+    }
+
+    ngx_bedrock_aws_type(&type);
+    err->aws_type = type;
+
+    for (i = 0; map[i].type; i++) {
+        if (map[i].aws_type.len == type.len
+            && ngx_strncasecmp(map[i].aws_type.data, type.data, type.len)
+               == 0)
+        {
+            break;
+        }
+    }
+
+    if (map[i].type) {
+        err->status = map[i].status;
+        err->type.data = (u_char *) map[i].type;
+        err->type.len = ngx_strlen(map[i].type);
+        err->auth = map[i].auth;
+
+        if (map[i].code) {
+            err->code.data = (u_char *) map[i].code;
+            err->code.len = ngx_strlen(map[i].code);
+        }
+
+    } else if (status == 401 || status == 403) {
+
+        /* an unknown refusal of our signature or credentials */
+
+        err->status = 502;
+        ngx_str_set(&err->type, "server_error");
+        ngx_str_set(&err->code, "upstream_authentication_failed");
+        err->auth = 1;
+
+    } else if (status >= 400 && status < 500) {
+        err->status = status;
+        ngx_str_set(&err->type, "invalid_request_error");
+
+    } else {
+        err->status = (status == 500 || status == 503) ? status : 502;
+        ngx_str_set(&err->type, "server_error");
+    }
+
+    if (err->auth) {
+
+        /*
+         * AWS's text for signature errors quotes the canonical request,
+         * which may hold a session token: it is never passed on
+         */
+
+        ngx_str_set(&err->message, "Bedrock refused the gateway's AWS "
+                    "credentials or signature; the gateway's error log has "
+                    "the details.");
+        return NGX_OK;
+    }
+
+    v = ngx_bedrock_json_get(root, "message");
+
+    if (v == NULL) {
+        v = ngx_bedrock_json_get(root, "Message");
+    }
+
+    if (v && v->type == NGX_BEDROCK_JSON_STRING && v->value.len) {
+        err->message = v->value;
+
+    } else {
+        err->message.data = ngx_pnalloc(pool, 64 + type.len);
+        if (err->message.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        err->message.len = ngx_sprintf(err->message.data,
+                                       "Bedrock returned HTTP %ui %V",
+                                       status, &type)
+                           - err->message.data;
+    }
+
+    return NGX_OK;
+}
+
+
+/* "ns#Name:http://...,..." to "Name", as the AWS SDKs do */
+
+static void
+ngx_bedrock_aws_type(ngx_str_t *type)
+{
+    u_char  *p, *last;
+
+    last = type->data + type->len;
+
+    p = ngx_strlchr(type->data, last, ',');
+    if (p) {
+        last = p;
+    }
+
+    p = ngx_strlchr(type->data, last, ':');
+    if (p) {
+        last = p;
+    }
+
+    p = ngx_strlchr(type->data, last, '#');
+    if (p) {
+        type->data = p + 1;
+    }
+
+    type->len = last - type->data;
+}
+
+
+void
+ngx_bedrock_error_set(ngx_bedrock_error_t *err, ngx_uint_t status,
+    char *type, char *code, char *message)
+{
+    ngx_memzero(err, sizeof(ngx_bedrock_error_t));
+
+    err->status = status;
+    err->type.data = (u_char *) type;
+    err->type.len = ngx_strlen(type);
+    err->message.data = (u_char *) message;
+    err->message.len = ngx_strlen(message);
+
+    if (code) {
+        err->code.data = (u_char *) code;
+        err->code.len = ngx_strlen(code);
+    }
+}
+
+
+ngx_int_t
+ngx_bedrock_error_json(ngx_pool_t *pool, ngx_bedrock_error_t *err,
+    ngx_str_t *out)
+{
+    ngx_bedrock_jw_t  w;
+
+    if (ngx_bedrock_jw_init(&w, pool, 256 + err->message.len, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_bedrock_jw_obj(&w);
+    ngx_bedrock_jw_key(&w, "error");
+    ngx_bedrock_jw_obj(&w);
+    ngx_bedrock_jw_key(&w, "message");
+    ngx_bedrock_jw_str(&w, &err->message);
+    ngx_bedrock_jw_key(&w, "type");
+    ngx_bedrock_jw_str(&w, &err->type);
+    ngx_bedrock_jw_key(&w, "param");
+    ngx_bedrock_jw_null_str(&w, &err->param);
+    ngx_bedrock_jw_key(&w, "code");
+    ngx_bedrock_jw_null_str(&w, &err->code);
+    ngx_bedrock_jw_obj_end(&w);
+    ngx_bedrock_jw_obj_end(&w);
+
+    return ngx_bedrock_jw_finish(&w, out);
+}
+
+
+static ngx_int_t
+ngx_bedrock_invalid(ngx_bedrock_chat_ctx_t *ctx, ngx_str_t *param,
+    const char *fmt, ...)
+{
+    u_char               *p;
+    va_list               args;
+    ngx_bedrock_error_t  *err;
+
+    err = ctx->err;
+
+    ngx_memzero(err, sizeof(ngx_bedrock_error_t));
+
+    err->status = 400;
+    ngx_str_set(&err->type, "invalid_request_error");
+
+    if (param) {
+        err->param = *param;
+    }
+
+    p = ngx_pnalloc(ctx->pool, 1024);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    va_start(args, fmt);
+    err->message.len = ngx_vslprintf(p, p + 1024, fmt, args) - p;
+    va_end(args);
+
+    err->message.data = p;
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_str_t *
+ngx_bedrock_param(ngx_bedrock_chat_ctx_t *ctx, const char *fmt, ...)
+{
+    u_char     *p;
+    va_list     args;
+    ngx_str_t  *param;
+
+    param = ngx_palloc(ctx->pool, sizeof(ngx_str_t) + 128);
+    if (param == NULL) {
+        return NULL;
+    }
+
+    p = (u_char *) (param + 1);
+
+    va_start(args, fmt);
+    param->len = ngx_vslprintf(p, p + 128, fmt, args) - p;
+    va_end(args);
+
+    param->data = p;
+
+    return param;
+}

@@ -1,0 +1,100 @@
+
+/*
+ * Copyright (C) ngx_http_bedrock_module authors
+ */
+
+
+#ifndef _NGX_HTTP_BEDROCK_JSON_H_INCLUDED_
+#define _NGX_HTTP_BEDROCK_JSON_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <yajl/yajl_gen.h>
+
+
+/*
+ * A small JSON document model on top of yajl: parsed values live in the
+ * pool, nothing here knows about HTTP requests.
+ */
+
+
+typedef enum {
+    NGX_BEDROCK_JSON_NULL = 0,
+    NGX_BEDROCK_JSON_FALSE,
+    NGX_BEDROCK_JSON_TRUE,
+    NGX_BEDROCK_JSON_NUMBER,
+    NGX_BEDROCK_JSON_STRING,
+    NGX_BEDROCK_JSON_ARRAY,
+    NGX_BEDROCK_JSON_OBJECT
+} ngx_bedrock_json_type_e;
+
+
+typedef struct ngx_bedrock_json_s  ngx_bedrock_json_t;
+
+struct ngx_bedrock_json_s {
+    ngx_bedrock_json_type_e   type;
+    ngx_str_t                 key;      /* member name inside an object */
+    ngx_str_t                 value;    /* string bytes or number text */
+    ngx_bedrock_json_t       *child;    /* first element or member */
+    ngx_bedrock_json_t       *last;
+    ngx_bedrock_json_t       *next;
+    ngx_bedrock_json_t       *parent;
+    ngx_uint_t                n;        /* number of children */
+};
+
+
+/* a JSON writer into pool memory; calls are no-ops after a failure */
+typedef struct {
+    yajl_gen                  gen;
+    yajl_gen                 *genp;
+    ngx_pool_t               *pool;
+    u_char                   *start;
+    u_char                   *pos;
+    u_char                   *end;
+    size_t                    max;
+    ngx_int_t                 rc;
+} ngx_bedrock_jw_t;
+
+
+#define NGX_BEDROCK_JSON_MAX_DEPTH  128
+
+
+ngx_int_t ngx_bedrock_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
+    ngx_bedrock_json_t **root, ngx_str_t *error);
+ngx_bedrock_json_t *ngx_bedrock_json_get(ngx_bedrock_json_t *obj,
+    char *key);
+ngx_uint_t ngx_bedrock_json_is_null(ngx_bedrock_json_t *v);
+ngx_int_t ngx_bedrock_json_int(ngx_bedrock_json_t *v, ngx_int_t *n);
+ngx_int_t ngx_bedrock_json_double(ngx_bedrock_json_t *v, double *d);
+
+ngx_int_t ngx_bedrock_jw_init(ngx_bedrock_jw_t *w, ngx_pool_t *pool,
+    size_t size, size_t max);
+ngx_int_t ngx_bedrock_jw_finish(ngx_bedrock_jw_t *w, ngx_str_t *out);
+void ngx_bedrock_jw_key(ngx_bedrock_jw_t *w, char *key);
+void ngx_bedrock_jw_str(ngx_bedrock_jw_t *w, ngx_str_t *s);
+void ngx_bedrock_jw_cstr(ngx_bedrock_jw_t *w, char *s);
+void ngx_bedrock_jw_null_str(ngx_bedrock_jw_t *w, ngx_str_t *s);
+void ngx_bedrock_jw_int(ngx_bedrock_jw_t *w, ngx_int_t n);
+void ngx_bedrock_jw_number(ngx_bedrock_jw_t *w, ngx_str_t *text);
+void ngx_bedrock_jw_bool(ngx_bedrock_jw_t *w, ngx_uint_t b);
+void ngx_bedrock_jw_null(ngx_bedrock_jw_t *w);
+void ngx_bedrock_jw_open(ngx_bedrock_jw_t *w, ngx_uint_t array);
+void ngx_bedrock_jw_close(ngx_bedrock_jw_t *w, ngx_uint_t array);
+void ngx_bedrock_jw_value(ngx_bedrock_jw_t *w, ngx_bedrock_json_t *v);
+ngx_int_t ngx_bedrock_json_serialize(ngx_pool_t *pool, ngx_bedrock_json_t *v,
+    ngx_str_t *out);
+
+
+#define ngx_bedrock_json_is_str(v, s)                                        \
+    ((v) != NULL && (v)->type == NGX_BEDROCK_JSON_STRING                     \
+     && (v)->value.len == sizeof(s) - 1                                      \
+     && ngx_strncmp((v)->value.data, s, sizeof(s) - 1) == 0)
+
+#define ngx_bedrock_jw_obj(w)        ngx_bedrock_jw_open(w, 0)
+#define ngx_bedrock_jw_obj_end(w)    ngx_bedrock_jw_close(w, 0)
+#define ngx_bedrock_jw_arr(w)        ngx_bedrock_jw_open(w, 1)
+#define ngx_bedrock_jw_arr_end(w)    ngx_bedrock_jw_close(w, 1)
+
+
+#endif /* _NGX_HTTP_BEDROCK_JSON_H_INCLUDED_ */
