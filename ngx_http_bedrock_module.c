@@ -2441,28 +2441,27 @@ ngx_http_bedrock_set_endpoint(ngx_conf_t *cf,
         goto ssl;
     }
 
-    /* no resolver: resolved once, now, like "proxy_pass" with a name */
+    /*
+     * No resolver: the name is resolved once, now, as "proxy_pass" does.
+     * The upstream is the location's own, not shared through the upstream
+     * module's list: TLS sessions are cached per peer, and a session
+     * verified against another location's trusted certificates must
+     * never be resumed here.
+     */
 
-    ngx_memzero(&u, sizeof(ngx_url_t));
-
-    u.url.len = url.len - add;
-    u.url.data = url.data + add;
-    u.default_port = port;
-    u.uri_part = 1;
-    u.no_resolve = 0;
-
-    uscf = ngx_http_upstream_add(cf, &u, 0);
+    uscf = ngx_pcalloc(cf->pool, sizeof(ngx_http_upstream_srv_conf_t));
     if (uscf == NULL) {
         return NGX_ERROR;
     }
 
-    if (uscf->peer.init == NULL) {
+    uscf->host = u.host;
+    uscf->port = u.port;
+    uscf->no_port = u.no_port;
+    uscf->file_name = cf->conf_file->file.name.data;
+    uscf->line = cf->conf_file->line;
 
-        /* the upstream module initialized its upstreams already */
-
-        if (ngx_http_upstream_init_round_robin(cf, uscf) != NGX_OK) {
-            return NGX_ERROR;
-        }
+    if (ngx_http_upstream_init_round_robin(cf, uscf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     conf->upstream.upstream = uscf;

@@ -1053,12 +1053,13 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
 {
     ngx_int_t            rc;
     ngx_str_t           *names, forced, *name;
-    ngx_uint_t           i, j, any, none, has_tools;
+    ngx_uint_t           i, j, any, none, autom, has_tools;
     ngx_bedrock_json_t  *t, *type, *fn, *fname, *desc, *params, *allowed;
     ngx_bedrock_json_t  *mode;
 
     any = 0;
     none = 0;
+    autom = 0;
     allowed = NULL;
     ngx_str_null(&forced);
 
@@ -1120,9 +1121,12 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
             {
                 any = 1;
 
-            } else if (choice->value.len != 4
-                       || ngx_strncmp(choice->value.data, "auto", 4) != 0)
+            } else if (choice->value.len == 4
+                       && ngx_strncmp(choice->value.data, "auto", 4) == 0)
             {
+                autom = 1;
+
+            } else {
                 return ngx_bedrock_invalid(ctx,
                                     ngx_bedrock_param(ctx, "tool_choice"),
                                     "tool_choice must be 'none', 'auto', "
@@ -1169,8 +1173,8 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
                                        "array of tools");
                 }
 
-                any = (mode->value.len == 8
-                       && ngx_strncmp(mode->value.data, "required", 8) == 0);
+                any = ngx_bedrock_json_is_str(mode, "required");
+                autom = !any;
 
             } else {
                 return ngx_bedrock_invalid(ctx,
@@ -1322,7 +1326,7 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
 
     ngx_bedrock_jw_arr_end(w);
 
-    if (has_tools && !none && (any || forced.data)) {
+    if (has_tools && !none && (any || autom || forced.data)) {
         ngx_bedrock_jw_key(w, "toolChoice");
         ngx_bedrock_jw_obj(w);
 
@@ -1334,7 +1338,7 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
             ngx_bedrock_jw_obj_end(w);
 
         } else {
-            ngx_bedrock_jw_key(w, "any");
+            ngx_bedrock_jw_key(w, any ? "any" : "auto");
             ngx_bedrock_jw_obj(w);
             ngx_bedrock_jw_obj_end(w);
         }
