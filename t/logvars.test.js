@@ -1,0 +1,63 @@
+'use strict';
+
+// $bedrock_* variables in access logs.
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+
+const { converseAnswer } = require('./lib/fake-bedrock');
+const { startGateway, bedrockLocation, HAIKU_ID } = require('./lib/gateway');
+const { sleep } = require('./lib/http');
+
+const VARIABLES = [
+    'bedrock_model', 'bedrock_model_id', 'bedrock_input_tokens', 'bedrock_output_tokens',
+    'bedrock_cache_read_tokens', 'bedrock_cache_write_tokens', 'bedrock_stop_reason',
+    'bedrock_request_id',
+];
+const LOG_FORMAT = `log_format bedrock '${VARIABLES.map((v) => `$${v}`).join('|')}';`;
+
+// The access log is written after the response went out: poll for it.
+async function waitForLines(read, count) {
+    for (let i = 0; i < 100; i++) {
+        const lines = read().split('\n').filter(Boolean);
+        if (lines.length >= count) {
+            return lines;
+        }
+        await sleep(20);
+    }
+    throw new Error(`access log has fewer than ${count} lines:\n${read()}`);
+}
+
+describe('log variables', () => {
+    let gw;
+    before(async () => {
+        gw = await startGateway({
+            http: LOG_FORMAT,
+            server: (fake) => [
+                'access_log %%DIR%%/bedrock.log bedrock;',
+                bedrockLocation('/v1/', { pass: fake.url }),
+            ].join('\n'),
+        });
+    });
+    after(() => gw && gw.stop());
+
+    it('logs model, id, token counts, stop reason and the Bedrock request id', async () => {
+        const requestId = '0f6c3b8e-2d5a-4c1e-9b7f-3a2e1d0c9b8a';
+        gw.fake.respond = () => converseAnswer({
+            stopReason: 'max_tokens',
+            usage: {
+                inputTokens: 21,
+                outputTokens: 8,
+                totalTokens: 36,
+                cacheReadInputTokens: 4,
+                cacheWriteInputTokens: 3,
+            },
+            headers: { 'x-amzn-RequestId': requestId },
+        });
+        const res = await gw.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Hi' }] });
+        assert.equal(res.status, 200, res.text);
+
+        const [line] = await waitForLines(() => gw.nginx.accessLog('bedrock.log'), 1);
+        assert.equal(line, ['gpt-4o', HAIKU_ID, '21', '8', '4', '3', 'max_tokens', requestId].join('|'));
+    });
+});
