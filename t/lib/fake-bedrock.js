@@ -354,6 +354,7 @@ function parseJson(text) {
 async function startFake(options = {}) {
     const {
         tls,
+        port = 0,
         region = 'us-east-1',
         credentials = TEST_CREDENTIALS,
         bearerToken,
@@ -430,7 +431,7 @@ async function startFake(options = {}) {
 
     await new Promise((resolve, reject) => {
         server.once('error', reject);
-        server.listen(0, '127.0.0.1', resolve);
+        server.listen(port, '127.0.0.1', resolve);
     });
     fake.port = server.address().port;
     fake.url = `${tls ? 'https' : 'http'}://127.0.0.1:${fake.port}`;
