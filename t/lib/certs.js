@@ -1,7 +1,7 @@
 'use strict';
 
-// Mints a throw-away CA and a server certificate for "localhost" and
-// 127.0.0.1 with the openssl CLI.
+// Mints a throw-away CA and a server certificate for "localhost",
+// 127.0.0.1 and any extra DNS names, with the openssl CLI.
 
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -14,7 +14,7 @@ function openssl(dir, args) {
 
 const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
-function mintCerts() {
+function mintCerts({ names = [] } = {}) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bedrock-certs-'));
     fs.chmodSync(dir, 0o755);
 
@@ -29,7 +29,7 @@ function mintCerts() {
         'basicConstraints=CA:FALSE',
         'keyUsage=critical,digitalSignature',
         'extendedKeyUsage=serverAuth',
-        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        `subjectAltName=${['localhost', ...names].map((n) => `DNS:${n}`).join(',')},IP:127.0.0.1`,
         '',
     ].join('\n'));
     openssl(dir, ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key',
