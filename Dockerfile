@@ -33,8 +33,7 @@ COPY conf-examples/minimal.conf /etc/nginx/nginx.conf
 
 RUN sed -i -e 's/listen 127.0.0.1:8080;/listen 8080;/' \
            -e 's/^events {}/error_log stderr notice;\nevents {}/' \
-           /etc/nginx/nginx.conf \
-    && nginx -t 2>&1 | grep -q "syntax is ok" || true
+           /etc/nginx/nginx.conf
 
 EXPOSE 8080
 
