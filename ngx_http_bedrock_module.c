@@ -20,6 +20,9 @@
 
 #define NGX_HTTP_BEDROCK_MODEL_ID_MAX  2048
 
+/* the largest request body translated, whatever client_max_body_size */
+#define NGX_HTTP_BEDROCK_BODY_MAX      (64 * 1024 * 1024)
+
 
 typedef enum {
     ngx_http_bedrock_route_unknown = 0,
@@ -201,6 +204,21 @@ static ngx_conf_bitmask_t  ngx_http_bedrock_ssl_protocols[] = {
 };
 
 
+static ngx_conf_bitmask_t  ngx_http_bedrock_next_upstream_masks[] = {
+    { ngx_string("error"), NGX_HTTP_UPSTREAM_FT_ERROR },
+    { ngx_string("timeout"), NGX_HTTP_UPSTREAM_FT_TIMEOUT },
+    { ngx_string("invalid_header"), NGX_HTTP_UPSTREAM_FT_INVALID_HEADER },
+    { ngx_string("non_idempotent"), NGX_HTTP_UPSTREAM_FT_NON_IDEMPOTENT },
+    { ngx_string("http_500"), NGX_HTTP_UPSTREAM_FT_HTTP_500 },
+    { ngx_string("http_502"), NGX_HTTP_UPSTREAM_FT_HTTP_502 },
+    { ngx_string("http_503"), NGX_HTTP_UPSTREAM_FT_HTTP_503 },
+    { ngx_string("http_504"), NGX_HTTP_UPSTREAM_FT_HTTP_504 },
+    { ngx_string("http_429"), NGX_HTTP_UPSTREAM_FT_HTTP_429 },
+    { ngx_string("off"), NGX_HTTP_UPSTREAM_FT_OFF },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_http_bedrock_commands[] = {
 
     { ngx_string("bedrock_pass"),
@@ -257,6 +275,27 @@ static ngx_command_t  ngx_http_bedrock_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_bedrock_loc_conf_t, upstream.read_timeout),
+      NULL },
+
+    { ngx_string("bedrock_next_upstream"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_conf_set_bitmask_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, upstream.next_upstream),
+      &ngx_http_bedrock_next_upstream_masks },
+
+    { ngx_string("bedrock_next_upstream_tries"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, upstream.next_upstream_tries),
+      NULL },
+
+    { ngx_string("bedrock_next_upstream_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, upstream.next_upstream_timeout),
       NULL },
 
     { ngx_string("bedrock_buffer_size"),
@@ -578,6 +617,12 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
         return;
     }
 
+    if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        ngx_http_bedrock_status_error(rc, &err);
+        ngx_http_finalize_request(r, ngx_http_bedrock_send_error(r, &err));
+        return;
+    }
+
     ngx_memzero(&req, sizeof(ngx_bedrock_chat_request_t));
 
     if (blcf->guardrail) {
@@ -594,8 +639,10 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
     }
 
     if (rc == NGX_DECLINED) {
+        /* the message may quote the client: only our parameter name */
+
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "bedrock: invalid request: %V", &err.message);
+                      "bedrock: invalid request (param \"%V\")", &err.param);
         ngx_http_finalize_request(r, ngx_http_bedrock_send_error(r, &err));
         return;
     }
@@ -676,6 +723,11 @@ ngx_http_bedrock_read_body(ngx_http_request_t *r, ngx_str_t *body)
     if (cl->next == NULL && !cl->buf->in_file) {
         body->data = cl->buf->pos;
         body->len = cl->buf->last - cl->buf->pos;
+
+        if (body->len > NGX_HTTP_BEDROCK_BODY_MAX) {
+            return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        }
+
         return body->len ? NGX_OK : NGX_DECLINED;
     }
 
@@ -687,6 +739,10 @@ ngx_http_bedrock_read_body(ngx_http_request_t *r, ngx_str_t *body)
 
     if (len == 0) {
         return NGX_DECLINED;
+    }
+
+    if (len > NGX_HTTP_BEDROCK_BODY_MAX) {
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
 
     body->data = ngx_pnalloc(r->pool, (size_t) len);
@@ -1031,12 +1087,19 @@ ngx_http_bedrock_reinit_request(ngx_http_request_t *r)
 
     ctx->state = ngx_http_bedrock_st_status;
     ngx_memzero(&ctx->status, sizeof(ngx_http_status_t));
+
+    /* the status line and header parsers keep their state in r */
+    r->state = 0;
     ngx_memzero(&ctx->chunked, sizeof(ngx_http_chunked_t));
     ctx->length = 0;
     ngx_str_null(&ctx->aws_type);
     ngx_str_null(&ctx->request_id);
     ctx->resp_pos = ctx->resp_start;
     ngx_str_null(&ctx->out);
+    ngx_str_null(&ctx->stop_reason);
+    ngx_memzero(&ctx->usage, sizeof(ngx_bedrock_usage_t));
+    ctx->has_usage = 0;
+    ctx->replied = 0;
     ctx->connection_close = 0;
 
     return NGX_OK;
@@ -1080,6 +1143,8 @@ ngx_http_bedrock_process_header(ngx_http_request_t *r)
 
         ctx->state = ngx_http_bedrock_st_headers;
         ctx->length = -2;
+        ctx->connection_close = (ctx->status.http_version
+                                 < NGX_HTTP_VERSION_11);
     }
 
     if (ctx->state == ngx_http_bedrock_st_headers) {
@@ -1148,6 +1213,11 @@ ngx_http_bedrock_process_headers(ngx_http_request_t *r,
             dst = &ctx->aws_type;
 
         } else if (ngx_http_bedrock_header_is("content-length")) {
+
+            if (ctx->length == -1) {
+                continue;   /* chunked wins, as in proxy */
+            }
+
             ctx->length = ngx_atoof(value.data, value.len);
 
             if (ctx->length == NGX_ERROR) {
@@ -1303,6 +1373,10 @@ ngx_http_bedrock_body_append(ngx_http_request_t *r,
     u_char                       *p;
     size_t                        have, need, alloc;
     ngx_http_bedrock_loc_conf_t  *blcf;
+
+    if (size == 0) {
+        return NGX_OK;
+    }
 
     have = ctx->resp_pos - ctx->resp_start;
 
@@ -2201,11 +2275,21 @@ ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->max_response_size,
                               prev->max_response_size, 8 * 1024 * 1024);
 
-    /* a POST is never repeated once sent: only connect errors retry */
+    /*
+     * as in proxy: a POST that was sent is not repeated on another server
+     * unless "non_idempotent" is given
+     */
 
-    conf->upstream.next_upstream = NGX_CONF_BITMASK_SET
-                                   |NGX_HTTP_UPSTREAM_FT_ERROR
-                                   |NGX_HTTP_UPSTREAM_FT_TIMEOUT;
+    ngx_conf_merge_bitmask_value(conf->upstream.next_upstream,
+                                 prev->upstream.next_upstream,
+                                 (NGX_CONF_BITMASK_SET
+                                  |NGX_HTTP_UPSTREAM_FT_ERROR
+                                  |NGX_HTTP_UPSTREAM_FT_TIMEOUT));
+
+    if (conf->upstream.next_upstream & NGX_HTTP_UPSTREAM_FT_OFF) {
+        conf->upstream.next_upstream = NGX_CONF_BITMASK_SET
+                                       |NGX_HTTP_UPSTREAM_FT_OFF;
+    }
 
     ngx_conf_merge_str_value(conf->region, prev->region, "");
     ngx_conf_merge_ptr_value(conf->models, prev->models, NULL);

@@ -10,7 +10,14 @@
 #include "ngx_http_bedrock_chat.h"
 
 
-#define NGX_BEDROCK_BODY_MAX  (64 * 1024 * 1024)
+#define NGX_BEDROCK_BODY_MAX        (64 * 1024 * 1024)
+
+/* JSON values one request may hold (each costs a node in the pool) */
+#define NGX_BEDROCK_REQUEST_VALUES  (256 * 1024)
+#define NGX_BEDROCK_RESPONSE_VALUES (1024 * 1024)
+
+/* OpenAI's own limit */
+#define NGX_BEDROCK_TOOLS_MAX       128
 
 
 typedef enum {
@@ -44,6 +51,7 @@ typedef struct {
     ngx_array_t               turns;    /* of ngx_bedrock_turn_t */
     ngx_array_t               history_tools; /* of ngx_str_t, names */
     ngx_bedrock_turn_t       *turn;
+    ngx_uint_t                budget;   /* JSON values left */
 } ngx_bedrock_chat_ctx_t;
 
 
@@ -82,6 +90,7 @@ static void ngx_bedrock_chat_write_turns(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_jw_t *w);
 static ngx_int_t ngx_bedrock_concat(ngx_pool_t *pool, ngx_array_t *parts,
     ngx_str_t *out);
+static ngx_int_t ngx_bedrock_str_cmp(const void *one, const void *two);
 static void ngx_bedrock_aws_type(ngx_str_t *type);
 
 
@@ -109,6 +118,7 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_memzero(&ctx, sizeof(ngx_bedrock_chat_ctx_t));
     ctx.pool = pool;
     ctx.err = err;
+    ctx.budget = NGX_BEDROCK_REQUEST_VALUES;
 
     if (memchr(data, '\0', len) != NULL) {
         return ngx_bedrock_invalid(&ctx, NULL, "We could not parse the JSON "
@@ -116,7 +126,7 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, u_char *data, size_t len,
                                    "NUL byte.");
     }
 
-    rc = ngx_bedrock_json_parse(pool, data, len, &root, &error);
+    rc = ngx_bedrock_json_parse(pool, data, len, &ctx.budget, &root, &error);
 
     if (rc == NGX_DECLINED) {
         return ngx_bedrock_invalid(&ctx, NULL, "We could not parse the JSON "
@@ -748,7 +758,8 @@ ngx_bedrock_chat_tool_calls(ngx_bedrock_chat_ctx_t *ctx,
 
         } else {
             rc = ngx_bedrock_json_parse(ctx->pool, args->value.data,
-                                        args->value.len, &b->input, &error);
+                                        args->value.len, &ctx->budget,
+                                        &b->input, &error);
 
             if (rc == NGX_DECLINED) {
                 return ngx_bedrock_invalid(ctx,
@@ -1052,8 +1063,8 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
     ngx_bedrock_json_t *tools, ngx_bedrock_json_t *choice)
 {
     ngx_int_t            rc;
-    ngx_str_t           *names, forced, *name;
-    ngx_uint_t           i, j, any, none, autom, has_tools;
+    ngx_str_t           *names, forced;
+    ngx_uint_t           i, n, any, none, autom, has_tools;
     ngx_bedrock_json_t  *t, *type, *fn, *fname, *desc, *params, *allowed;
     ngx_bedrock_json_t  *mode;
 
@@ -1071,6 +1082,12 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
     }
 
     has_tools = !ngx_bedrock_json_is_null(tools) && tools->n > 0;
+
+    if (has_tools && tools->n > NGX_BEDROCK_TOOLS_MAX) {
+        return ngx_bedrock_invalid(ctx, ngx_bedrock_param(ctx, "tools"),
+                                   "at most %d tools are allowed",
+                                   NGX_BEDROCK_TOOLS_MAX);
+    }
 
     /* validate every tool first */
 
@@ -1165,6 +1182,7 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
                            "mode");
 
                 if (allowed == NULL || allowed->type != NGX_BEDROCK_JSON_ARRAY
+                    || allowed->n > NGX_BEDROCK_TOOLS_MAX
                     || mode == NULL || mode->type != NGX_BEDROCK_JSON_STRING)
                 {
                     return ngx_bedrock_invalid(ctx,
@@ -1214,16 +1232,41 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
     }
 
     /*
-     * Converse has no "none": tools are left out, unless the history holds
-     * tool calls, which Converse accepts only together with a toolConfig
+     * Converse has no "none": the tools are left out, but a history with
+     * tool calls is accepted only together with a toolConfig, which then
+     * names just the history's tools
      */
 
-    if (none && ctx->history_tools.nelts == 0) {
-        return NGX_OK;
+    if (none) {
+        has_tools = 0;
     }
 
     if (!has_tools && ctx->history_tools.nelts == 0) {
         return NGX_OK;
+    }
+
+    if (allowed) {
+        for (t = tools->child; t; t = t->next) {
+            fname = ngx_bedrock_json_get(ngx_bedrock_json_get(t, "function"),
+                                         "name");
+
+            rc = ngx_bedrock_chat_tool_allowed(ctx, allowed, &fname->value);
+
+            if (rc == NGX_OK) {
+                break;
+            }
+
+            if (rc != NGX_DONE) {
+                return rc;
+            }
+        }
+
+        if (t == NULL) {
+            return ngx_bedrock_invalid(ctx,
+                                       ngx_bedrock_param(ctx, "tool_choice"),
+                                       "allowed_tools names none of the "
+                                       "tools");
+        }
     }
 
     ngx_bedrock_jw_key(w, "toolConfig");
@@ -1238,16 +1281,11 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
             desc = ngx_bedrock_json_get(fn, "description");
             params = ngx_bedrock_json_get(fn, "parameters");
 
-            if (allowed) {
-                rc = ngx_bedrock_chat_tool_allowed(ctx, allowed,
-                                                   &fname->value);
-                if (rc == NGX_DONE) {
-                    continue;
-                }
-
-                if (rc != NGX_OK) {
-                    return rc;
-                }
+            if (allowed
+                && ngx_bedrock_chat_tool_allowed(ctx, allowed, &fname->value)
+                   != NGX_OK)
+            {
+                continue;
             }
 
             ngx_bedrock_jw_obj(w);
@@ -1285,32 +1323,25 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
 
     } else {
 
-        /* the history's tools, so that Converse accepts the history */
+        /* the history's tools, once each, so that Converse accepts it */
 
         names = ctx->history_tools.elts;
+        n = ctx->history_tools.nelts;
 
-        for (i = 0; i < ctx->history_tools.nelts; i++) {
+        ngx_sort(names, n, sizeof(ngx_str_t), ngx_bedrock_str_cmp);
 
-            for (j = 0; j < i; j++) {
-                if (names[j].len == names[i].len
-                    && ngx_strncmp(names[j].data, names[i].data, names[i].len)
-                       == 0)
-                {
-                    break;
-                }
-            }
+        for (i = 0; i < n; i++) {
 
-            if (j < i) {
+            if (i > 0 && ngx_bedrock_str_cmp(&names[i - 1], &names[i]) == 0)
+            {
                 continue;
             }
-
-            name = &names[i];
 
             ngx_bedrock_jw_obj(w);
             ngx_bedrock_jw_key(w, "toolSpec");
             ngx_bedrock_jw_obj(w);
             ngx_bedrock_jw_key(w, "name");
-            ngx_bedrock_jw_str(w, name);
+            ngx_bedrock_jw_str(w, &names[i]);
             ngx_bedrock_jw_key(w, "inputSchema");
             ngx_bedrock_jw_obj(w);
             ngx_bedrock_jw_key(w, "json");
@@ -1326,7 +1357,7 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
 
     ngx_bedrock_jw_arr_end(w);
 
-    if (has_tools && !none && (any || autom || forced.data)) {
+    if (has_tools && (any || autom || forced.data)) {
         ngx_bedrock_jw_key(w, "toolChoice");
         ngx_bedrock_jw_obj(w);
 
@@ -1377,6 +1408,16 @@ ngx_bedrock_chat_tool_allowed(ngx_bedrock_chat_ctx_t *ctx,
     }
 
     return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_bedrock_str_cmp(const void *one, const void *two)
+{
+    const ngx_str_t  *a = one;
+    const ngx_str_t  *b = two;
+
+    return ngx_memn2cmp(a->data, b->data, a->len, b->len);
 }
 
 
@@ -1433,10 +1474,13 @@ ngx_bedrock_chat_response(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_str_t             error, text, reasoning, args, *s;
     ngx_uint_t            ntools;
     ngx_array_t           texts, thoughts;
+    ngx_uint_t            budget;
     ngx_bedrock_jw_t      w;
     ngx_bedrock_json_t   *root, *content, *b, *v, *usage, *tool;
 
-    rc = ngx_bedrock_json_parse(pool, data, len, &root, &error);
+    budget = NGX_BEDROCK_RESPONSE_VALUES;
+
+    rc = ngx_bedrock_json_parse(pool, data, len, &budget, &root, &error);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -1699,7 +1743,7 @@ ngx_bedrock_upstream_error(ngx_pool_t *pool, ngx_uint_t status,
     ngx_str_t *aws_type, u_char *data, size_t len, ngx_bedrock_error_t *err)
 {
     ngx_str_t            type, error;
-    ngx_uint_t           i;
+    ngx_uint_t           i, budget;
     ngx_bedrock_json_t  *root, *v;
 
     static struct {
@@ -1749,8 +1793,9 @@ ngx_bedrock_upstream_error(ngx_pool_t *pool, ngx_uint_t status,
     ngx_memzero(err, sizeof(ngx_bedrock_error_t));
 
     root = NULL;
+    budget = NGX_BEDROCK_RESPONSE_VALUES;
 
-    if (len && ngx_bedrock_json_parse(pool, data, len, &root, &error)
+    if (len && ngx_bedrock_json_parse(pool, data, len, &budget, &root, &error)
                == NGX_ERROR)
     {
         return NGX_ERROR;

@@ -102,6 +102,14 @@ ngx_bedrock_credentials_env_keys(ngx_pool_t *pool, ngx_log_t *log,
         return rc;
     }
 
+    if (creds->secret_key.len > NGX_BEDROCK_CREDENTIALS_SECRET_MAX) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "bedrock: AWS_SECRET_ACCESS_KEY is longer than %d "
+                      "bytes, ignoring the keys",
+                      NGX_BEDROCK_CREDENTIALS_SECRET_MAX);
+        return NGX_DECLINED;
+    }
+
     rc = ngx_bedrock_credentials_getenv(pool, "AWS_SESSION_TOKEN",
                                         &creds->session_token);
     if (rc == NGX_ERROR) {

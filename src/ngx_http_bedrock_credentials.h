@@ -12,6 +12,10 @@
 #include <ngx_core.h>
 
 
+/* AWS secret keys are 40 characters; the signer's limit */
+#define NGX_BEDROCK_CREDENTIALS_SECRET_MAX  256
+
+
 typedef enum {
     NGX_BEDROCK_CREDENTIALS_NONE = 0,
     NGX_BEDROCK_CREDENTIALS_SIGV4,

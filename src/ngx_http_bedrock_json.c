@@ -17,6 +17,7 @@ typedef struct {
     ngx_bedrock_json_t       *current;
     ngx_str_t                 key;
     ngx_uint_t                depth;
+    ngx_uint_t               *budget;   /* values left; NULL: no limit */
     char                     *error;
 } ngx_bedrock_json_parser_t;
 
@@ -37,6 +38,8 @@ static int ngx_bedrock_json_on_end(void *ctx);
 static int ngx_bedrock_json_on_start_array(void *ctx);
 static void ngx_bedrock_jw_print(void *ctx, const char *s, size_t len);
 static void ngx_bedrock_jw_cleanup(void *data);
+static ngx_int_t ngx_bedrock_utf8_sanitize(ngx_pool_t *pool, ngx_str_t *s,
+    ngx_str_t *out);
 
 
 static yajl_callbacks  ngx_bedrock_json_callbacks = {
@@ -56,7 +59,7 @@ static yajl_callbacks  ngx_bedrock_json_callbacks = {
 
 ngx_int_t
 ngx_bedrock_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
-    ngx_bedrock_json_t **root, ngx_str_t *error)
+    ngx_uint_t *budget, ngx_bedrock_json_t **root, ngx_str_t *error)
 {
     u_char                     *msg;
     yajl_handle                 h;
@@ -65,6 +68,7 @@ ngx_bedrock_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
 
     ngx_memzero(&p, sizeof(ngx_bedrock_json_parser_t));
     p.pool = pool;
+    p.budget = budget;
 
     h = yajl_alloc(&ngx_bedrock_json_callbacks, NULL, &p);
     if (h == NULL) {
@@ -84,6 +88,9 @@ ngx_bedrock_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     }
 
     if (p.error != NULL) {
+
+        /* a limit was reached in a callback */
+
         error->data = (u_char *) p.error;
         error->len = ngx_strlen(p.error);
 
@@ -123,6 +130,15 @@ ngx_bedrock_json_add(ngx_bedrock_json_parser_t *p,
     ngx_bedrock_json_type_e type)
 {
     ngx_bedrock_json_t  *v, *parent;
+
+    if (p->budget) {
+        if (*p->budget == 0) {
+            p->error = "too many JSON values";
+            return NULL;
+        }
+
+        (*p->budget)--;
+    }
 
     v = ngx_pcalloc(p->pool, sizeof(ngx_bedrock_json_t));
     if (v == NULL) {
@@ -372,6 +388,10 @@ ngx_bedrock_jw_init(ngx_bedrock_jw_t *w, ngx_pool_t *pool, size_t size,
     w->pool = pool;
     w->max = max;
 
+    if (max && size > max) {
+        size = max;
+    }
+
     w->start = ngx_pnalloc(pool, size);
     if (w->start == NULL) {
         return NGX_ERROR;
@@ -427,7 +447,7 @@ ngx_bedrock_jw_cleanup(void *data)
 static void
 ngx_bedrock_jw_print(void *ctx, const char *s, size_t len)
 {
-    size_t             size;
+    size_t             size, used;
     u_char            *p;
     ngx_bedrock_jw_t  *w = ctx;
 
@@ -435,21 +455,23 @@ ngx_bedrock_jw_print(void *ctx, const char *s, size_t len)
         return;
     }
 
+    used = w->pos - w->start;
+
     if ((size_t) (w->end - w->pos) < len) {
 
-        size = (w->end - w->start) * 2;
-
-        while (size - (w->pos - w->start) < len) {
-            size *= 2;
+        if (w->max && (used > w->max || len > w->max - used)) {
+            w->rc = NGX_DECLINED;
+            return;
         }
+
+        size = w->end - w->start;
+
+        do {
+            size *= 2;
+        } while (size - used < len);
 
         if (w->max && size > w->max) {
             size = w->max;
-
-            if (size - (w->pos - w->start) < len) {
-                w->rc = NGX_DECLINED;
-                return;
-            }
         }
 
         p = ngx_pnalloc(w->pool, size);
@@ -458,7 +480,7 @@ ngx_bedrock_jw_print(void *ctx, const char *s, size_t len)
             return;
         }
 
-        w->pos = ngx_cpymem(p, w->start, w->pos - w->start);
+        w->pos = ngx_cpymem(p, w->start, used);
         ngx_pfree(w->pool, w->start);
         w->start = p;
         w->end = p + size;
@@ -509,9 +531,71 @@ ngx_bedrock_jw_key(ngx_bedrock_jw_t *w, char *key)
 void
 ngx_bedrock_jw_str(ngx_bedrock_jw_t *w, ngx_str_t *s)
 {
-    if (w->rc == NGX_OK) {
-        ngx_bedrock_jw_check(w, yajl_gen_string(w->gen, s->data, s->len));
+    ngx_str_t        valid;
+    yajl_gen_status  st;
+
+    if (w->rc != NGX_OK) {
+        return;
     }
+
+    st = yajl_gen_string(w->gen, s->data, s->len);
+
+    if (st == yajl_gen_invalid_string) {
+
+        /* bytes from a URI, or text cut short: not UTF-8 */
+
+        if (ngx_bedrock_utf8_sanitize(w->pool, s, &valid) != NGX_OK) {
+            w->rc = NGX_ERROR;
+            return;
+        }
+
+        st = yajl_gen_string(w->gen, valid.data, valid.len);
+    }
+
+    ngx_bedrock_jw_check(w, st);
+}
+
+
+/* a copy with every byte that is not part of valid UTF-8 as U+FFFD */
+
+static ngx_int_t
+ngx_bedrock_utf8_sanitize(ngx_pool_t *pool, ngx_str_t *s, ngx_str_t *out)
+{
+    u_char    *p, *q, *last, *dst;
+    uint32_t   c;
+
+    dst = ngx_pnalloc(pool, s->len * 3);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = dst;
+    p = s->data;
+    last = s->data + s->len;
+
+    while (p < last) {
+
+        if (*p < 0x80) {
+            *dst++ = *p++;
+            continue;
+        }
+
+        q = p;
+        c = ngx_utf8_decode(&q, last - p);
+
+        if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+            dst = ngx_cpymem(dst, "\xef\xbf\xbd", 3);
+            p++;
+            continue;
+        }
+
+        dst = ngx_cpymem(dst, p, q - p);
+        p = q;
+    }
+
+    out->len = dst - out->data;
+
+    return NGX_OK;
 }
 
 

@@ -57,11 +57,15 @@ typedef struct {
 } ngx_bedrock_jw_t;
 
 
-#define NGX_BEDROCK_JSON_MAX_DEPTH  128
+/*
+ * yajl's generator refuses more than 128 levels; what is parsed is written
+ * again inside a few levels of envelope
+ */
+#define NGX_BEDROCK_JSON_MAX_DEPTH  100
 
 
 ngx_int_t ngx_bedrock_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
-    ngx_bedrock_json_t **root, ngx_str_t *error);
+    ngx_uint_t *budget, ngx_bedrock_json_t **root, ngx_str_t *error);
 ngx_bedrock_json_t *ngx_bedrock_json_get(ngx_bedrock_json_t *obj,
     char *key);
 ngx_uint_t ngx_bedrock_json_is_null(ngx_bedrock_json_t *v);

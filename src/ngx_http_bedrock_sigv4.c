@@ -10,10 +10,10 @@
 #include <openssl/hmac.h>
 
 #include "ngx_http_bedrock_sigv4.h"
+#include "ngx_http_bedrock_credentials.h"
 
 
 #define NGX_BEDROCK_SHA256_LEN      32
-#define NGX_BEDROCK_SECRET_MAX      256
 
 
 static ngx_int_t ngx_bedrock_sha256_hex(ngx_str_t *in, u_char *hex);
@@ -92,12 +92,12 @@ ngx_bedrock_sigv4_sign(ngx_pool_t *pool, ngx_bedrock_sigv4_t *s,
     ngx_str_t    date, cr, sts;
     ngx_uint_t   i;
     u_char       hash[2 * NGX_BEDROCK_SHA256_LEN];
-    u_char       key[4 + NGX_BEDROCK_SECRET_MAX];
+    u_char       key[4 + NGX_BEDROCK_CREDENTIALS_SECRET_MAX];
     u_char       k1[NGX_BEDROCK_SHA256_LEN], k2[NGX_BEDROCK_SHA256_LEN];
     u_char       sig[NGX_BEDROCK_SHA256_LEN];
 
     if (s->amz_date.len != NGX_BEDROCK_SIGV4_DATE_LEN
-        || s->secret_key.len > NGX_BEDROCK_SECRET_MAX)
+        || s->secret_key.len > NGX_BEDROCK_CREDENTIALS_SECRET_MAX)
     {
         return NGX_ERROR;
     }

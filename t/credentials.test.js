@@ -46,3 +46,39 @@ describe('no credentials at all', () => {
         assert.equal(gw.fake.requests.length, 0);
     });
 });
+
+describe('credentials the worker cannot use', () => {
+    let gw;
+    const longSecret = 'S'.repeat(300);
+    before(async () => {
+        gw = await startGateway({
+            credentials: null,
+            env: { AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: longSecret },
+        });
+    });
+    after(() => gw && gw.stop());
+
+    it('an oversized secret key is refused at start, with a warning that does not quote it', async () => {
+        const res = await gw.chat(ASK);
+        assertOpenAIError(res, 503, { code: 'credentials_unavailable' });
+        assert.equal(gw.fake.requests.length, 0);
+        assert.match(gw.nginx.errorLog(), /AWS_SECRET_ACCESS_KEY is longer than 256 bytes/);
+        assertNoSecrets([gw.nginx.errorLog(), res.text], [longSecret], 'error.log or response');
+    });
+});
+
+describe('workers see only the variables named by "env"', () => {
+    let gw;
+    before(async () => {
+        // the credentials are in nginx's environment, but no "env" line
+        // passes them to the workers
+        gw = await startGateway({ main: '' });
+    });
+    after(() => gw && gw.stop());
+
+    it('without env directives there are no credentials', async () => {
+        const res = await gw.chat(ASK);
+        assertOpenAIError(res, 503, { code: 'credentials_unavailable' });
+        assert.equal(gw.fake.requests.length, 0);
+    });
+});

@@ -77,6 +77,7 @@ function bedrockLocation(prefix, { pass, region = 'us-east-1', models = MODELS, 
  *                 (default: one /v1/ location mapping MODELS)
  *   http: extra text for http{} (or a function of the fake returning it)
  *   env: extra env for nginx; errorLogLevel
+ *   main: main-level text (default: the env directives)
  */
 async function startGateway(options = {}) {
     const fake = await startFake(options.fake);
@@ -96,7 +97,7 @@ async function startGateway(options = {}) {
     const http = typeof options.http === 'function' ? options.http(fake) : options.http || '';
     try {
         gw.nginx = await startNginx({
-            main: ENV_DIRECTIVES,
+            main: options.main === undefined ? ENV_DIRECTIVES : options.main,
             http: [
                 http,
                 'server {',
