@@ -37,7 +37,9 @@ static int ngx_bedrock_json_on_key(void *ctx, const unsigned char *s,
 static int ngx_bedrock_json_on_end(void *ctx);
 static int ngx_bedrock_json_on_start_array(void *ctx);
 static void ngx_bedrock_jw_print(void *ctx, const char *s, size_t len);
-static void ngx_bedrock_jw_cleanup(void *data);
+static void *ngx_bedrock_yajl_malloc(void *ctx, size_t size);
+static void *ngx_bedrock_yajl_realloc(void *ctx, void *ptr, size_t size);
+static void ngx_bedrock_yajl_free(void *ctx, void *ptr);
 static ngx_int_t ngx_bedrock_utf8_sanitize(ngx_pool_t *pool, ngx_str_t *s,
     ngx_str_t *out);
 
@@ -64,13 +66,16 @@ ngx_bedrock_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     u_char                     *msg;
     yajl_handle                 h;
     yajl_status                 st;
+    yajl_alloc_funcs            funcs;
     ngx_bedrock_json_parser_t   p;
 
     ngx_memzero(&p, sizeof(ngx_bedrock_json_parser_t));
     p.pool = pool;
     p.budget = budget;
 
-    h = yajl_alloc(&ngx_bedrock_json_callbacks, NULL, &p);
+    ngx_bedrock_yajl_funcs(&funcs, pool);
+
+    h = yajl_alloc(&ngx_bedrock_json_callbacks, &funcs, &p);
     if (h == NULL) {
         return NGX_ERROR;
     }
@@ -381,7 +386,7 @@ ngx_int_t
 ngx_bedrock_jw_init(ngx_bedrock_jw_t *w, ngx_pool_t *pool, size_t size,
     size_t max)
 {
-    ngx_pool_cleanup_t  *cln;
+    yajl_alloc_funcs  funcs;
 
     ngx_memzero(w, sizeof(ngx_bedrock_jw_t));
 
@@ -400,30 +405,12 @@ ngx_bedrock_jw_init(ngx_bedrock_jw_t *w, ngx_pool_t *pool, size_t size,
     w->pos = w->start;
     w->end = w->start + size;
 
-    cln = ngx_pool_cleanup_add(pool, 0);
-    if (cln == NULL) {
+    ngx_bedrock_yajl_funcs(&funcs, pool);
+
+    w->gen = yajl_gen_alloc(&funcs);
+    if (w->gen == NULL) {
         return NGX_ERROR;
     }
-
-    /*
-     * the generator is malloc()ed by yajl: a pool cleanup frees it even
-     * if the caller never reaches ngx_bedrock_jw_finish()
-     */
-
-    w->genp = ngx_palloc(pool, sizeof(yajl_gen));
-    if (w->genp == NULL) {
-        return NGX_ERROR;
-    }
-
-    *w->genp = yajl_gen_alloc(NULL);
-    if (*w->genp == NULL) {
-        return NGX_ERROR;
-    }
-
-    cln->handler = ngx_bedrock_jw_cleanup;
-    cln->data = w->genp;
-
-    w->gen = *w->genp;
 
     yajl_gen_config(w->gen, yajl_gen_print_callback, ngx_bedrock_jw_print, w);
     yajl_gen_config(w->gen, yajl_gen_validate_utf8, 1);
@@ -432,14 +419,72 @@ ngx_bedrock_jw_init(ngx_bedrock_jw_t *w, ngx_pool_t *pool, size_t size,
 }
 
 
-static void
-ngx_bedrock_jw_cleanup(void *data)
-{
-    yajl_gen  *genp = data;
+/*
+ * yajl allocates from the pool: nothing to free on any path, and no heap
+ * allocation per call where the pool has room (a stream's scratch pool is
+ * reset after each event)
+ */
 
-    if (*genp) {
-        yajl_gen_free(*genp);
-        *genp = NULL;
+void
+ngx_bedrock_yajl_funcs(yajl_alloc_funcs *funcs, ngx_pool_t *pool)
+{
+    funcs->malloc = ngx_bedrock_yajl_malloc;
+    funcs->realloc = ngx_bedrock_yajl_realloc;
+    funcs->free = ngx_bedrock_yajl_free;
+    funcs->ctx = pool;
+}
+
+
+static void *
+ngx_bedrock_yajl_malloc(void *ctx, size_t size)
+{
+    size_t  *p;
+
+    p = ngx_palloc(ctx, sizeof(size_t) + size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    *p = size;
+
+    return p + 1;
+}
+
+
+static void *
+ngx_bedrock_yajl_realloc(void *ctx, void *ptr, size_t size)
+{
+    void    *p;
+    size_t  *old;
+
+    if (ptr == NULL) {
+        return ngx_bedrock_yajl_malloc(ctx, size);
+    }
+
+    old = (size_t *) ptr - 1;
+
+    if (*old >= size) {
+        return ptr;
+    }
+
+    p = ngx_bedrock_yajl_malloc(ctx, size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, ptr, *old);
+    ngx_bedrock_yajl_free(ctx, ptr);
+
+    return p;
+}
+
+
+static void
+ngx_bedrock_yajl_free(void *ctx, void *ptr)
+{
+    if (ptr) {
+        /* frees large allocations only; small ones live with the pool */
+        (void) ngx_pfree(ctx, (size_t *) ptr - 1);
     }
 }
 
@@ -493,8 +538,8 @@ ngx_bedrock_jw_print(void *ctx, const char *s, size_t len)
 ngx_int_t
 ngx_bedrock_jw_finish(ngx_bedrock_jw_t *w, ngx_str_t *out)
 {
-    if (w->genp) {
-        ngx_bedrock_jw_cleanup(w->genp);
+    if (w->gen) {
+        yajl_gen_free(w->gen);
         w->gen = NULL;
     }
 

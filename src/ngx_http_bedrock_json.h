@@ -11,6 +11,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <yajl/yajl_gen.h>
+#include <yajl/yajl_parse.h>
 
 
 /*
@@ -47,7 +48,6 @@ struct ngx_bedrock_json_s {
 /* a JSON writer into pool memory; calls are no-ops after a failure */
 typedef struct {
     yajl_gen                  gen;
-    yajl_gen                 *genp;
     ngx_pool_t               *pool;
     u_char                   *start;
     u_char                   *pos;
@@ -72,6 +72,7 @@ ngx_uint_t ngx_bedrock_json_is_null(ngx_bedrock_json_t *v);
 ngx_int_t ngx_bedrock_json_int(ngx_bedrock_json_t *v, ngx_int_t *n);
 ngx_int_t ngx_bedrock_json_double(ngx_bedrock_json_t *v, double *d);
 
+void ngx_bedrock_yajl_funcs(yajl_alloc_funcs *funcs, ngx_pool_t *pool);
 ngx_int_t ngx_bedrock_jw_init(ngx_bedrock_jw_t *w, ngx_pool_t *pool,
     size_t size, size_t max);
 ngx_int_t ngx_bedrock_jw_finish(ngx_bedrock_jw_t *w, ngx_str_t *out);
