@@ -16,12 +16,17 @@
 #include "ngx_http_bedrock_chat.h"
 #include "ngx_http_bedrock_sigv4.h"
 #include "ngx_http_bedrock_credentials.h"
+#include "ngx_http_bedrock_eventstream.h"
+#include "ngx_http_bedrock_stream.h"
 
 
 #define NGX_HTTP_BEDROCK_MODEL_ID_MAX  2048
 
 /* the largest request body translated, whatever client_max_body_size */
 #define NGX_HTTP_BEDROCK_BODY_MAX      (64 * 1024 * 1024)
+
+/* the size of the buffers SSE events are written into */
+#define NGX_HTTP_BEDROCK_SSE_BUF       4096
 
 
 typedef enum {
@@ -50,6 +55,7 @@ typedef struct {
     ngx_str_t                      id;
     ngx_str_t                      version;
     ngx_str_t                      trace;
+    ngx_str_t                      stream_mode;
 } ngx_http_bedrock_guardrail_t;
 
 
@@ -110,9 +116,15 @@ typedef struct {
     u_char                        *resp_end;
     ngx_str_t                      out;
 
+    /* streaming */
+    ngx_bedrock_es_decoder_t       decoder;
+    ngx_bedrock_stream_t           stream;
+    ngx_pool_t                    *scratch;  /* reset after each event */
+
     /* for the log */
     ngx_str_t                      stop_reason;
     ngx_bedrock_usage_t            usage;
+    ngx_str_t                      ttft;
 
     ngx_str_t                      error_body;
 
@@ -120,6 +132,9 @@ typedef struct {
     unsigned                       replace_body:1;
     unsigned                       has_usage:1;
     unsigned                       connection_close:1;
+    unsigned                       streaming:1;  /* stream: true */
+    unsigned                       event_stream:1; /* answered with one */
+    unsigned                       stream_done:1;
 } ngx_http_bedrock_ctx_t;
 
 
@@ -146,8 +161,21 @@ static ngx_int_t ngx_http_bedrock_body_append(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, u_char *data, size_t size);
 static ngx_int_t ngx_http_bedrock_translate(ngx_http_request_t *r,
     ngx_http_upstream_t *u, ngx_http_bedrock_ctx_t *ctx);
+static ngx_int_t ngx_http_bedrock_stream_start(ngx_http_request_t *r,
+    ngx_http_upstream_t *u, ngx_http_bedrock_ctx_t *ctx);
+static ngx_int_t ngx_http_bedrock_push_header(ngx_http_upstream_t *u,
+    char *name, ngx_str_t *value);
 static ngx_int_t ngx_http_bedrock_filter_init(void *data);
 static ngx_int_t ngx_http_bedrock_filter(void *data, ssize_t bytes);
+static ngx_int_t ngx_http_bedrock_stream_filter(void *data, ssize_t bytes);
+static ngx_int_t ngx_http_bedrock_stream_feed(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, u_char *data, size_t len);
+static ngx_int_t ngx_http_bedrock_stream_finish(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_bedrock_error_t *err);
+static ngx_int_t ngx_http_bedrock_stream_output(ngx_http_request_t *r,
+    ngx_str_t *sse);
+static void ngx_http_bedrock_stream_log(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx);
 static void ngx_http_bedrock_abort_request(ngx_http_request_t *r);
 static void ngx_http_bedrock_finalize_request(ngx_http_request_t *r,
     ngx_int_t rc);
@@ -250,7 +278,7 @@ static ngx_command_t  ngx_http_bedrock_commands[] = {
       NULL },
 
     { ngx_string("bedrock_guardrail"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1234,
       ngx_http_bedrock_guardrail,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -432,6 +460,10 @@ static ngx_http_variable_t  ngx_http_bedrock_vars[] = {
 
     { ngx_string("bedrock_error_type"), NULL, ngx_http_bedrock_str_variable,
       offsetof(ngx_http_bedrock_ctx_t, aws_type),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bedrock_ttft"), NULL, ngx_http_bedrock_str_variable,
+      offsetof(ngx_http_bedrock_ctx_t, ttft),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("bedrock_input_tokens"), NULL,
@@ -629,6 +661,7 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
         req.guardrail_id = blcf->guardrail->id;
         req.guardrail_version = blcf->guardrail->version;
         req.guardrail_trace = blcf->guardrail->trace;
+        req.guardrail_stream_mode = blcf->guardrail->stream_mode;
     }
 
     rc = ngx_bedrock_chat_request(r->pool, body.data, body.len, &req, &err);
@@ -649,6 +682,8 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
 
     ctx->model = req.model;
     ctx->body = req.body;
+    ctx->streaming = req.stream;
+    ctx->stream.include_usage = req.include_usage;
 
     rc = ngx_http_bedrock_resolve_model(r, blcf, ctx);
 
@@ -661,16 +696,6 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
         ngx_http_finalize_request(r,
                                   ngx_http_bedrock_model_not_found(r,
                                                                 &ctx->model));
-        return;
-    }
-
-    if (req.stream) {
-        ngx_bedrock_error_set(&err, NGX_HTTP_BAD_REQUEST,
-                              "invalid_request_error", "unsupported_value",
-                              "Streaming (\"stream\": true) is not enabled "
-                              "in this build of the gateway.");
-        ngx_str_set(&err.param, "stream");
-        ngx_http_finalize_request(r, ngx_http_bedrock_send_error(r, &err));
         return;
     }
 
@@ -948,15 +973,15 @@ ngx_http_bedrock_create_request(ngx_http_request_t *r)
     /* the request line's path: /model/{id}/converse */
 
     len = sizeof("/model/") - 1 + ctx->escaped.len
-          + sizeof("/converse") - 1;
+          + sizeof("/converse-stream") - 1;
 
     sig.path.data = ngx_pnalloc(r->pool, len);
     if (sig.path.data == NULL) {
         return NGX_ERROR;
     }
 
-    sig.path.len = ngx_sprintf(sig.path.data, "/model/%V/converse",
-                               &ctx->escaped)
+    sig.path.len = ngx_sprintf(sig.path.data, "/model/%V/%s", &ctx->escaped,
+                               ctx->streaming ? "converse-stream" : "converse")
                    - sig.path.data;
 
     if (creds->kind == NGX_BEDROCK_CREDENTIALS_SIGV4) {
@@ -1004,7 +1029,7 @@ ngx_http_bedrock_create_request(ngx_http_request_t *r)
           + sizeof("Host: " CRLF) - 1 + blcf->endpoint->host.len
           + sizeof("Content-Type: application/json" CRLF) - 1
           + sizeof("Content-Length: " CRLF) - 1 + NGX_OFF_T_LEN
-          + sizeof("Accept: application/json" CRLF) - 1
+          + sizeof("Accept: application/vnd.amazon.eventstream" CRLF) - 1
           + sizeof("Authorization: " CRLF) - 1 + auth.len
           + sizeof(CRLF) - 1;
 
@@ -1026,8 +1051,10 @@ ngx_http_bedrock_create_request(ngx_http_request_t *r)
                     "Host: %V" CRLF
                     "Content-Type: application/json" CRLF
                     "Content-Length: %uz" CRLF
-                    "Accept: application/json" CRLF,
-                    &sig.path, &blcf->endpoint->host, ctx->body.len);
+                    "Accept: %s" CRLF,
+                    &sig.path, &blcf->endpoint->host, ctx->body.len,
+                    ctx->streaming ? "application/vnd.amazon.eventstream"
+                                   : "application/json");
 
     if (creds->kind == NGX_BEDROCK_CREDENTIALS_SIGV4) {
         p = ngx_sprintf(p, "X-Amz-Date: %V" CRLF, &sig.amz_date);
@@ -1101,6 +1128,7 @@ ngx_http_bedrock_reinit_request(ngx_http_request_t *r)
     ctx->has_usage = 0;
     ctx->replied = 0;
     ctx->connection_close = 0;
+    ctx->event_stream = 0;
 
     return NGX_OK;
 }
@@ -1156,6 +1184,10 @@ ngx_http_bedrock_process_header(ngx_http_request_t *r)
         }
 
         ctx->state = ngx_http_bedrock_st_body;
+
+        if (ctx->event_stream) {
+            return ngx_http_bedrock_stream_start(r, u, ctx);
+        }
     }
 
     rc = ngx_http_bedrock_process_body(r, u, ctx);
@@ -1238,6 +1270,15 @@ ngx_http_bedrock_process_headers(ngx_http_request_t *r,
                               "\"Transfer-Encoding\": \"%V\"", &value);
                 return NGX_HTTP_UPSTREAM_INVALID_HEADER;
             }
+
+        } else if (ngx_http_bedrock_header_is("content-type")) {
+            ctx->event_stream = (ctx->streaming
+                                 && ctx->status.code == NGX_HTTP_OK
+                                 && ngx_strlcasestrn(value.data,
+                                        value.data + value.len,
+                                        (u_char *) "vnd.amazon.eventstream",
+                                        22 - 1)
+                                    != NULL);
 
         } else if (ngx_http_bedrock_header_is("connection")) {
             ctx->connection_close =
@@ -1426,13 +1467,25 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
     size_t                        len;
     ngx_int_t                     rc;
     ngx_uint_t                    level;
-    ngx_table_elt_t              *h;
     ngx_bedrock_error_t           err;
     ngx_bedrock_chat_response_t   resp;
 
     len = ctx->resp_pos - ctx->resp_start;
 
-    if (ctx->status.code == NGX_HTTP_OK) {
+    if (ctx->status.code == NGX_HTTP_OK && ctx->streaming) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "upstream answered a ConverseStream call without an "
+                      "event stream (request id \"%V\")", &ctx->request_id);
+
+        ngx_http_bedrock_status_error(NGX_HTTP_BAD_GATEWAY, &err);
+
+        if (ngx_bedrock_error_json(r->pool, &err, &ctx->out) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        u->headers_in.status_n = err.status;
+
+    } else if (ctx->status.code == NGX_HTTP_OK) {
 
         ngx_memzero(&resp, sizeof(ngx_bedrock_chat_response_t));
 
@@ -1504,22 +1557,119 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_lowcase = NULL;
 
-    if (ctx->request_id.len) {
-        h = ngx_list_push(&u->headers_in.headers);
-        if (h == NULL) {
-            return NGX_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "x-request-id");
-        h->lowcase_key = h->key.data;
-        h->value = ctx->request_id;
-#if (nginx_version >= 1023000)
-        h->next = NULL;
-#endif
+    if (ctx->request_id.len
+        && ngx_http_bedrock_push_header(u, "x-request-id", &ctx->request_id)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     ctx->replied = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A ConverseStream answer: the client gets 200 and server-sent events at
+ * once; the body is translated as it arrives, by the input filter
+ */
+
+static ngx_int_t
+ngx_http_bedrock_stream_start(ngx_http_request_t *r, ngx_http_upstream_t *u,
+    ngx_http_bedrock_ctx_t *ctx)
+{
+    ngx_str_t                     value;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_bedrock_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+
+    if (ctx->scratch == NULL) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->scratch = ngx_create_pool(NGX_HTTP_BEDROCK_SSE_BUF,
+                                       r->connection->log);
+        if (ctx->scratch == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = (ngx_pool_cleanup_pt) ngx_destroy_pool;
+        cln->data = ctx->scratch;
+
+        if (ngx_bedrock_stream_init(&ctx->stream, r->pool) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    ctx->decoder.pool = r->pool;
+    ctx->decoder.max = blcf->max_response_size;
+
+    ctx->stream.model = ctx->model;
+    ctx->stream.id = ctx->id;
+    ctx->stream.created = ctx->created;
+
+    u->headers_in.status_n = NGX_HTTP_OK;
+    u->headers_in.content_length_n = -1;
+    u->keepalive = 0;
+
+    r->headers_out.content_type_len = sizeof("text/event-stream") - 1;
+    ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+    r->headers_out.content_type_lowcase = NULL;
+
+    ngx_str_set(&value, "no-cache");
+
+    if (ngx_http_bedrock_push_header(u, "Cache-Control", &value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* for an nginx in front of this one: do not buffer the stream */
+
+    ngx_str_set(&value, "no");
+
+    if (ngx_http_bedrock_push_header(u, "X-Accel-Buffering", &value)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ctx->request_id.len
+        && ngx_http_bedrock_push_header(u, "x-request-id", &ctx->request_id)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->replied = 1;
+
+    u->input_filter = ngx_http_bedrock_stream_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_push_header(ngx_http_upstream_t *u, char *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&u->headers_in.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->lowcase_key = h->key.data;
+    h->value = *value;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
 
     return NGX_OK;
 }
@@ -1537,6 +1687,18 @@ ngx_http_bedrock_filter_init(void *data)
 
     u = r->upstream;
     ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    if (ctx->event_stream) {
+
+        /*
+         * the end of the stream is found by the filter; until then, an
+         * upstream that closes is finalized normally, and the finalize
+         * handler tells the client what was missing
+         */
+
+        u->length = -1;
+        return NGX_OK;
+    }
 
     /* the answer is complete: hand it to the client in one buffer */
 
@@ -1585,6 +1747,315 @@ ngx_http_bedrock_filter(void *data, ssize_t bytes)
 }
 
 
+static ngx_int_t
+ngx_http_bedrock_stream_filter(void *data, ssize_t bytes)
+{
+    ngx_http_request_t  *r = data;
+
+    size_t                   size;
+    ngx_int_t                rc;
+    ngx_buf_t               *b;
+    ngx_bedrock_error_t      err;
+    ngx_http_upstream_t     *u;
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    u = r->upstream;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    b = &u->buffer;
+    b->pos = b->last;
+    b->last += bytes;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock stream filter: %z bytes", bytes);
+
+    while (b->pos < b->last && !ctx->stream_done) {
+
+        if (ctx->length == -1) {
+
+#if (nginx_version >= 1027002)
+            rc = ngx_http_parse_chunked(r, b, &ctx->chunked, 0);
+#else
+            rc = ngx_http_parse_chunked(r, b, &ctx->chunked);
+#endif
+
+            if (rc == NGX_OK) {
+                size = ngx_min((off_t) (b->last - b->pos),
+                               ctx->chunked.size);
+
+                rc = ngx_http_bedrock_stream_feed(r, ctx, b->pos, size);
+                if (rc != NGX_OK) {
+                    return rc;
+                }
+
+                b->pos += size;
+                ctx->chunked.size -= size;
+                continue;
+            }
+
+            if (rc == NGX_DONE) {
+                if (ngx_http_bedrock_stream_finish(r, ctx, NULL) != NGX_OK) {
+                    return NGX_ERROR;
+                }
+
+                u->keepalive = !ctx->connection_close && ctx->stream.stopped;
+                break;
+            }
+
+            if (rc == NGX_AGAIN) {
+                break;
+            }
+
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "upstream sent invalid chunked response");
+
+            ngx_http_bedrock_status_error(NGX_HTTP_BAD_GATEWAY, &err);
+
+            return ngx_http_bedrock_stream_finish(r, ctx, &err);
+        }
+
+        /* Content-Length, or until the connection closes */
+
+        size = b->last - b->pos;
+
+        if (ctx->length >= 0 && (off_t) size > ctx->length) {
+            size = (size_t) ctx->length;
+        }
+
+        rc = ngx_http_bedrock_stream_feed(r, ctx, b->pos, size);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        b->pos += size;
+
+        if (ctx->length >= 0) {
+            ctx->length -= size;
+
+            if (ctx->length == 0) {
+                if (ngx_http_bedrock_stream_finish(r, ctx, NULL) != NGX_OK) {
+                    return NGX_ERROR;
+                }
+
+                u->keepalive = !ctx->connection_close && ctx->stream.stopped
+                               && b->pos == b->last;
+            }
+        }
+    }
+
+    if (ctx->stream_done && b->pos != b->last) {
+        u->keepalive = 0;
+    }
+
+    b->pos = b->last;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_stream_feed(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, u_char *data, size_t len)
+{
+    u_char                    *last;
+    ngx_int_t                  rc;
+    ngx_str_t                  sse;
+    ngx_msec_int_t             ms;
+    ngx_time_t                *tp;
+    ngx_bedrock_error_t        err;
+    ngx_bedrock_es_message_t   msg;
+
+    last = data + len;
+
+    while (!ctx->stream_done) {
+
+        rc = ngx_bedrock_es_decode(&ctx->decoder, &data, last, &msg);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_OK;
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "upstream sent an invalid event stream: %s",
+                          ctx->decoder.error);
+
+            ngx_bedrock_error_set(&err, NGX_HTTP_BAD_GATEWAY, "server_error",
+                                  "upstream_error",
+                                  "Bedrock sent an invalid event stream.");
+
+            return ngx_http_bedrock_stream_finish(r, ctx, &err);
+        }
+
+        rc = ngx_bedrock_stream_event(&ctx->stream, ctx->scratch, &msg, &sse,
+                                      &err);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "bedrock: the stream ended with %V (request id "
+                          "\"%V\")", &err.aws_type, &ctx->request_id);
+
+            rc = ngx_http_bedrock_stream_finish(r, ctx, &err);
+            ngx_reset_pool(ctx->scratch);
+            return rc;
+        }
+
+        if (sse.len) {
+            if (ngx_http_bedrock_stream_output(r, &sse) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            if (ctx->stream.content && ctx->ttft.len == 0) {
+                tp = ngx_timeofday();
+                ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
+                                       + (tp->msec - r->start_msec));
+
+                ctx->ttft.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+                if (ctx->ttft.data == NULL) {
+                    return NGX_ERROR;
+                }
+
+                ctx->ttft.len = ngx_sprintf(ctx->ttft.data, "%M",
+                                            ngx_max(ms, 0))
+                                - ctx->ttft.data;
+            }
+        }
+
+        /* the event's memory is no longer needed */
+
+        ngx_reset_pool(ctx->scratch);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The end of the stream: "[DONE]" after a complete message, else (or with
+ * err) one error event; the client's response then ends
+ */
+
+static ngx_int_t
+ngx_http_bedrock_stream_finish(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_bedrock_error_t *err)
+{
+    ngx_str_t            sse;
+    ngx_bedrock_error_t  incomplete;
+
+    if (ctx->stream_done) {
+        return NGX_OK;
+    }
+
+    ctx->stream_done = 1;
+    r->upstream->length = 0;
+
+    ngx_http_bedrock_stream_log(r, ctx);
+
+    if (err == NULL && ctx->stream.stopped) {
+        return ngx_http_bedrock_stream_output(r, &ngx_bedrock_stream_done);
+    }
+
+    if (err == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "upstream ended the event stream before messageStop");
+
+        ngx_bedrock_error_set(&incomplete, NGX_HTTP_BAD_GATEWAY,
+                              "server_error", "upstream_error",
+                              "The Bedrock stream ended before the answer "
+                              "was complete.");
+        err = &incomplete;
+    }
+
+    r->upstream->keepalive = 0;
+
+    if (ngx_bedrock_stream_error(ctx->scratch, err, &sse) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_bedrock_stream_output(r, &sse);
+}
+
+
+/* appends SSE bytes to u->out_bufs, in recycled fixed-size buffers */
+
+static ngx_int_t
+ngx_http_bedrock_stream_output(ngx_http_request_t *r, ngx_str_t *sse)
+{
+    size_t                n;
+    u_char               *p, *last;
+    ngx_buf_t            *b;
+    ngx_chain_t          *cl, **ll;
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    cl = NULL;
+
+    for (ll = &u->out_bufs; *ll; ll = &(*ll)->next) {
+        cl = *ll;
+    }
+
+    p = sse->data;
+    last = sse->data + sse->len;
+
+    while (p < last) {
+
+        if (cl == NULL || cl->buf->last == cl->buf->end) {
+
+            cl = ngx_chain_get_free_buf(r->pool, &u->free_bufs);
+            if (cl == NULL) {
+                return NGX_ERROR;
+            }
+
+            b = cl->buf;
+
+            if (b->start == NULL) {
+                b->start = ngx_palloc(r->pool, NGX_HTTP_BEDROCK_SSE_BUF);
+                if (b->start == NULL) {
+                    return NGX_ERROR;
+                }
+
+                b->end = b->start + NGX_HTTP_BEDROCK_SSE_BUF;
+                b->pos = b->start;
+                b->last = b->start;
+            }
+
+            b->temporary = 1;
+            b->flush = 1;
+            b->tag = u->output.tag;
+
+            *ll = cl;
+            ll = &cl->next;
+        }
+
+        b = cl->buf;
+
+        n = ngx_min((size_t) (last - p), (size_t) (b->end - b->last));
+        b->last = ngx_cpymem(b->last, p, n);
+        p += n;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_bedrock_stream_log(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx)
+{
+    ctx->stop_reason = ctx->stream.stop_reason;
+
+    if (ctx->stream.has_usage) {
+        ctx->usage = ctx->stream.usage;
+        ctx->has_usage = 1;
+    }
+}
+
+
 static void
 ngx_http_bedrock_abort_request(ngx_http_request_t *r)
 {
@@ -1596,8 +2067,80 @@ ngx_http_bedrock_abort_request(ngx_http_request_t *r)
 static void
 ngx_http_bedrock_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
 {
+    ngx_buf_t               *b;
+    ngx_chain_t             *cl, **ll;
+    ngx_bedrock_error_t      err;
+    ngx_http_upstream_t     *u;
+    ngx_http_bedrock_ctx_t  *ctx;
+
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "finalize bedrock request: %i", rc);
+
+    u = r->upstream;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    if (ctx == NULL || !ctx->event_stream || !u->header_sent
+        || ctx->stream_done || rc == NGX_HTTP_CLIENT_CLOSED_REQUEST
+        || r->connection->error)
+    {
+        return;
+    }
+
+    /*
+     * The stream stopped without its end: the upstream closed (rc 0 when
+     * the body had no length) or timed out.  The client still gets a
+     * complete stream, or an error event that the SDKs raise.
+     */
+
+    if (rc == NGX_HTTP_GATEWAY_TIME_OUT) {
+        ngx_bedrock_error_set(&err, rc, "server_error", "upstream_timeout",
+                              "Bedrock stopped sending the stream "
+                              "(bedrock_read_timeout).");
+
+    } else {
+        ngx_bedrock_error_set(&err, NGX_HTTP_BAD_GATEWAY, "server_error",
+                              "upstream_error",
+                              "The connection to Bedrock ended before the "
+                              "answer was complete.");
+    }
+
+    if (ngx_http_bedrock_stream_finish(r, ctx,
+                                       (rc == 0 && ctx->stream.stopped)
+                                       ? NULL : &err)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    /*
+     * Send what stream_finish queued: the upstream module will not now.
+     * After an error it closes the connection without the last chunk, so
+     * the response is completed here, for the client to see a clean end.
+     */
+
+    if (rc != 0) {
+        b = ngx_calloc_buf(r->pool);
+        if (b == NULL) {
+            return;
+        }
+
+        b->last_buf = 1;
+
+        cl = ngx_alloc_chain_link(r->pool);
+        if (cl == NULL) {
+            return;
+        }
+
+        cl->buf = b;
+        cl->next = NULL;
+
+        for (ll = &u->out_bufs; *ll; ll = &(*ll)->next) { /* void */ }
+
+        *ll = cl;
+    }
+
+    (void) ngx_http_output_filter(r, u->out_bufs);
+    u->out_bufs = NULL;
 }
 
 
@@ -2716,6 +3259,7 @@ ngx_http_bedrock_guardrail(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_bedrock_loc_conf_t *blcf = conf;
 
     ngx_str_t                     *value;
+    ngx_uint_t                     i;
     ngx_http_bedrock_guardrail_t  *g;
 
     if (blcf->guardrail != NGX_CONF_UNSET_PTR) {
@@ -2743,30 +3287,48 @@ ngx_http_bedrock_guardrail(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     g->id = value[1];
     g->version = value[2];
 
-    if (cf->args->nelts == 4) {
-        if (value[3].len <= 6
-            || ngx_strncmp(value[3].data, "trace=", 6) != 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[3]);
-            return NGX_CONF_ERROR;
-        }
+    for (i = 3; i < cf->args->nelts; i++) {
 
-        g->trace.data = value[3].data + 6;
-        g->trace.len = value[3].len - 6;
-
-        if (!(g->trace.len == 7
-              && ngx_strncmp(g->trace.data, "enabled", 7) == 0)
-            && !(g->trace.len == 8
-                 && ngx_strncmp(g->trace.data, "disabled", 8) == 0)
-            && !(g->trace.len == 12
-                 && ngx_strncmp(g->trace.data, "enabled_full", 12) == 0))
+        if (value[i].len > 6 && ngx_strncmp(value[i].data, "trace=", 6) == 0
+            && g->trace.len == 0)
         {
+            g->trace.data = value[i].data + 6;
+            g->trace.len = value[i].len - 6;
+
+            if (ngx_strcmp(g->trace.data, "enabled") == 0
+                || ngx_strcmp(g->trace.data, "disabled") == 0
+                || ngx_strcmp(g->trace.data, "enabled_full") == 0)
+            {
+                continue;
+            }
+
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid trace \"%V\": enabled, disabled or "
                                "enabled_full", &g->trace);
             return NGX_CONF_ERROR;
         }
+
+        if (value[i].len > 7 && ngx_strncmp(value[i].data, "stream=", 7) == 0
+            && g->stream_mode.len == 0)
+        {
+            g->stream_mode.data = value[i].data + 7;
+            g->stream_mode.len = value[i].len - 7;
+
+            if (ngx_strcmp(g->stream_mode.data, "sync") == 0
+                || ngx_strcmp(g->stream_mode.data, "async") == 0)
+            {
+                continue;
+            }
+
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid stream \"%V\": sync or async",
+                               &g->stream_mode);
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
     }
 
     blcf->guardrail = g;

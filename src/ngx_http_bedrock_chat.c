@@ -327,6 +327,11 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, u_char *data, size_t len,
             ngx_bedrock_jw_str(&w, &req->guardrail_trace);
         }
 
+        if (req->stream && req->guardrail_stream_mode.len) {
+            ngx_bedrock_jw_key(&w, "streamProcessingMode");
+            ngx_bedrock_jw_str(&w, &req->guardrail_stream_mode);
+        }
+
         ngx_bedrock_jw_obj_end(&w);
     }
 
@@ -1470,13 +1475,13 @@ ngx_int_t
 ngx_bedrock_chat_response(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_bedrock_chat_response_t *resp)
 {
-    ngx_int_t             rc, prompt;
+    ngx_int_t             rc;
     ngx_str_t             error, text, reasoning, args, *s;
     ngx_uint_t            ntools;
     ngx_array_t           texts, thoughts;
     ngx_uint_t            budget;
     ngx_bedrock_jw_t      w;
-    ngx_bedrock_json_t   *root, *content, *b, *v, *usage, *tool;
+    ngx_bedrock_json_t   *root, *content, *b, *v, *tool;
 
     budget = NGX_BEDROCK_RESPONSE_VALUES;
 
@@ -1500,18 +1505,7 @@ ngx_bedrock_chat_response(ngx_pool_t *pool, u_char *data, size_t len,
 
     resp->stop_reason = v->value;
 
-    usage = ngx_bedrock_json_get(root, "usage");
-
-    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage, "inputTokens"),
-                                &resp->usage.input);
-    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage, "outputTokens"),
-                                &resp->usage.output);
-    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage,
-                                                     "cacheReadInputTokens"),
-                                &resp->usage.cache_read);
-    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage,
-                                                     "cacheWriteInputTokens"),
-                                &resp->usage.cache_write);
+    ngx_bedrock_usage(ngx_bedrock_json_get(root, "usage"), &resp->usage);
 
     if (ngx_array_init(&texts, pool, 2, sizeof(ngx_str_t)) != NGX_OK
         || ngx_array_init(&thoughts, pool, 1, sizeof(ngx_str_t)) != NGX_OK)
@@ -1674,29 +1668,62 @@ ngx_bedrock_chat_response(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_bedrock_jw_obj_end(&w);
     ngx_bedrock_jw_arr_end(&w);
 
-    prompt = resp->usage.input + resp->usage.cache_read
-             + resp->usage.cache_write;
-
     ngx_bedrock_jw_key(&w, "usage");
-    ngx_bedrock_jw_obj(&w);
-    ngx_bedrock_jw_key(&w, "prompt_tokens");
-    ngx_bedrock_jw_int(&w, prompt);
-    ngx_bedrock_jw_key(&w, "completion_tokens");
-    ngx_bedrock_jw_int(&w, resp->usage.output);
-    ngx_bedrock_jw_key(&w, "total_tokens");
-    ngx_bedrock_jw_int(&w, prompt + resp->usage.output);
-    ngx_bedrock_jw_key(&w, "prompt_tokens_details");
-    ngx_bedrock_jw_obj(&w);
-    ngx_bedrock_jw_key(&w, "cached_tokens");
-    ngx_bedrock_jw_int(&w, resp->usage.cache_read);
-    ngx_bedrock_jw_obj_end(&w);
-    ngx_bedrock_jw_obj_end(&w);
+    ngx_bedrock_usage_json(&w, &resp->usage);
 
     ngx_bedrock_jw_key(&w, "system_fingerprint");
     ngx_bedrock_jw_null(&w);
     ngx_bedrock_jw_obj_end(&w);
 
     return ngx_bedrock_jw_finish(&w, &resp->body);
+}
+
+
+/* Bedrock's TokenUsage; missing counts are 0 */
+
+void
+ngx_bedrock_usage(ngx_bedrock_json_t *usage, ngx_bedrock_usage_t *u)
+{
+    ngx_memzero(u, sizeof(ngx_bedrock_usage_t));
+
+    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage, "inputTokens"),
+                                &u->input);
+    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage, "outputTokens"),
+                                &u->output);
+    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage,
+                                                     "cacheReadInputTokens"),
+                                &u->cache_read);
+    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage,
+                                                     "cacheWriteInputTokens"),
+                                &u->cache_write);
+}
+
+
+/*
+ * OpenAI's usage object: Bedrock counts cache reads and writes apart from
+ * inputTokens, OpenAI's prompt_tokens include them
+ */
+
+void
+ngx_bedrock_usage_json(ngx_bedrock_jw_t *w, ngx_bedrock_usage_t *u)
+{
+    ngx_int_t  prompt;
+
+    prompt = u->input + u->cache_read + u->cache_write;
+
+    ngx_bedrock_jw_obj(w);
+    ngx_bedrock_jw_key(w, "prompt_tokens");
+    ngx_bedrock_jw_int(w, prompt);
+    ngx_bedrock_jw_key(w, "completion_tokens");
+    ngx_bedrock_jw_int(w, u->output);
+    ngx_bedrock_jw_key(w, "total_tokens");
+    ngx_bedrock_jw_int(w, prompt + u->output);
+    ngx_bedrock_jw_key(w, "prompt_tokens_details");
+    ngx_bedrock_jw_obj(w);
+    ngx_bedrock_jw_key(w, "cached_tokens");
+    ngx_bedrock_jw_int(w, u->cache_read);
+    ngx_bedrock_jw_obj_end(w);
+    ngx_bedrock_jw_obj_end(w);
 }
 
 

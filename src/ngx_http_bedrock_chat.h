@@ -37,6 +37,7 @@ typedef struct {
     ngx_str_t                 guardrail_id;     /* empty: none */
     ngx_str_t                 guardrail_version;
     ngx_str_t                 guardrail_trace;  /* empty: not sent */
+    ngx_str_t                 guardrail_stream_mode;
 
     /* out */
     ngx_str_t                 model;
@@ -72,6 +73,8 @@ ngx_int_t ngx_bedrock_chat_request(ngx_pool_t *pool, u_char *data,
 ngx_int_t ngx_bedrock_chat_response(ngx_pool_t *pool, u_char *data,
     size_t len, ngx_bedrock_chat_response_t *resp);
 char *ngx_bedrock_finish_reason(ngx_str_t *stop_reason);
+void ngx_bedrock_usage(ngx_bedrock_json_t *usage, ngx_bedrock_usage_t *u);
+void ngx_bedrock_usage_json(ngx_bedrock_jw_t *w, ngx_bedrock_usage_t *u);
 
 ngx_int_t ngx_bedrock_upstream_error(ngx_pool_t *pool, ngx_uint_t status,
     ngx_str_t *aws_type, u_char *data, size_t len, ngx_bedrock_error_t *err);

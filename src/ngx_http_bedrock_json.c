@@ -554,6 +554,26 @@ ngx_bedrock_jw_finish(ngx_bedrock_jw_t *w, ngx_str_t *out)
 }
 
 
+/* bytes outside JSON values, such as SSE framing */
+
+void
+ngx_bedrock_jw_raw(ngx_bedrock_jw_t *w, char *s, size_t len)
+{
+    ngx_bedrock_jw_print(w, s, len);
+}
+
+
+/* after a complete value: ready for the next one */
+
+void
+ngx_bedrock_jw_reset(ngx_bedrock_jw_t *w)
+{
+    if (w->gen) {
+        yajl_gen_reset(w->gen, NULL);
+    }
+}
+
+
 static void
 ngx_bedrock_jw_check(ngx_bedrock_jw_t *w, yajl_gen_status st)
 {
