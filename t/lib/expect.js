@@ -10,6 +10,7 @@ const FINISH_REASONS = Object.freeze({
     end_turn: 'stop',
     stop_sequence: 'stop',
     max_tokens: 'length',
+    model_context_window_exceeded: 'length',
     tool_use: 'tool_calls',
     guardrail_intervened: 'content_filter',
     content_filtered: 'content_filter',
@@ -138,14 +139,15 @@ function wirePath(modelId, op = 'converse') {
 
 /**
  * Checks one request the fake received from nginx: an authenticated Converse
- * call for `modelId`, signed with `credentials` (or carrying `bearerToken`),
- * with a JSON body of Converse members only and no trace of the client's key.
+ * (or, with op 'converse-stream', ConverseStream) call for `modelId`, signed
+ * with `credentials` (or carrying `bearerToken`), with a JSON body of
+ * Converse members only and no trace of the client's key.
  */
-function assertUpstreamCall(rec, { modelId, credentials, bearerToken }) {
+function assertUpstreamCall(rec, { modelId, credentials, bearerToken, op = 'converse' }) {
     assert.ok(rec.authOk, `the fake rejected nginx's request: ${rec.authError}`);
     assert.equal(rec.method, 'POST');
-    assert.equal(rec.op, 'converse');
-    assert.equal(rec.path, wirePath(modelId));
+    assert.equal(rec.op, op);
+    assert.equal(rec.path, wirePath(modelId, op));
     assert.equal(rec.modelId, modelId);
     assert.match(String(rec.headers['content-type']), /^application\/json\b/);
 

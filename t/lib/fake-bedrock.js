@@ -2,7 +2,9 @@
 
 // A fake Amazon Bedrock Runtime endpoint. It records every request,
 // authenticates it (bearer API key or SigV4, the latter checked with AWS's
-// own signer) and answers with whatever the test's `respond` function returns.
+// own signer) and answers with whatever the test's `respond` function returns:
+// a JSON answer (converseAnswer, awsError) or an event stream for
+// converse-stream (eventStreamAnswer).
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -11,6 +13,7 @@ const https = require('node:https');
 const path = require('node:path');
 const { SignatureV4 } = require('@smithy/signature-v4');
 const { Sha256 } = require('@aws-crypto/sha256-js');
+const { encodeFrame, splitBytes, seededRandom } = require('./eventstream');
 
 const VECTORS_DIR = path.resolve(__dirname, '../../../shared/vectors');
 
@@ -61,6 +64,29 @@ function converseAnswer({
             usage,
             metrics: { latencyMs: 42 },
         },
+    };
+}
+
+/**
+ * A ConverseStream answer: HTTP 200, application/vnd.amazon.eventstream,
+ * chunked. frames: Buffers (sent as they are, e.g. a recorded .bin or pieces
+ * of one) or frame objects for encodeFrame(). options:
+ *   split: 'whole' | 'byte' | 'random' (pieces of 1..maxPiece bytes drawn
+ *          with `seed`, so a failure reproduces)
+ *   delayMs: pause after every write
+ *   gate(i, record): awaited before frame i
+ *   truncateAfter: n: destroy the connection after n frames
+ *   stall: true: after the frames, keep the connection open without ending
+ *   headers: extra response headers
+ * Without gate or delayMs all frames are concatenated before splitting (so
+ * pieces straddle frames); with either, each frame is split on its own.
+ */
+function eventStreamAnswer(frames, options = {}) {
+    const { headers, ...stream } = options;
+    return {
+        status: 200,
+        headers: { 'Content-Type': 'application/vnd.amazon.eventstream', ...headers },
+        eventStream: { ...stream, frames: frames.map(encodeFrame) },
     };
 }
 
@@ -292,10 +318,58 @@ function splitInThree(buf) {
     return parts;
 }
 
+const nextTick = () => new Promise((resolve) => setImmediate(resolve));
+
+// Resolves once the piece is handed to the kernel, false if the client is gone.
+function writePiece(res, piece) {
+    return new Promise((resolve) => {
+        res.write(piece, (err) => resolve(!err));
+    });
+}
+
+// Writes an eventStreamAnswer body; record.phase tells how far it got.
+async function writeEventStream(res, record, spec) {
+    const {
+        frames, split = 'whole', seed = 1, maxPiece, delayMs = 0, gate, truncateAfter, stall = false,
+    } = spec;
+    const count = truncateAfter === undefined ? frames.length : Math.min(truncateAfter, frames.length);
+    const perFrame = Boolean(gate) || delayMs > 0;
+    const segments = perFrame ? frames.slice(0, count) : [Buffer.concat(frames.slice(0, count))];
+    const random = seededRandom(seed);
+
+    record.phase = 'sending';
+    res.flushHeaders();
+    for (let i = 0; i < segments.length; i++) {
+        if (gate) {
+            await gate(i, record);
+        }
+        for (const piece of splitBytes(segments[i], split, { random, maxPiece })) {
+            if (record.closedEarly || !(await writePiece(res, piece))) {
+                return;
+            }
+            await (delayMs > 0 ? new Promise((resolve) => setTimeout(resolve, delayMs)) : nextTick());
+        }
+        record.framesSent = i + 1;
+    }
+    if (!perFrame) {
+        record.framesSent = count;
+    }
+    if (truncateAfter !== undefined) {
+        record.phase = 'truncated';
+        res.socket.destroy();
+    } else if (stall) {
+        record.phase = 'stalled';
+    } else {
+        record.phase = 'done';
+        res.end();
+    }
+}
+
 // Writes a responder's answer. Default framing is Content-Length; with
-// `chunked: true` the body goes out in several writes without it.
-async function writeAnswer(res, answer) {
-    const { status = 200, headers, body = '', chunked = false } = answer || {};
+// `chunked: true` the body goes out in several writes without it; an
+// eventStreamAnswer is always chunked.
+async function writeAnswer(res, answer, record) {
+    const { status = 200, headers, body = '', chunked = false, eventStream } = answer || {};
     let payload;
     if (Buffer.isBuffer(body)) {
         payload = body;
@@ -310,15 +384,18 @@ async function writeAnswer(res, answer) {
     for (const [key, entry] of normaliseHeaders(headers)) {
         merged.set(key, entry);
     }
-    if (!chunked) {
+    if (!chunked && !eventStream) {
         merged.set('content-length', ['Content-Length', String(payload.length)]);
     }
     for (const [name, value] of merged.values()) {
         res.setHeader(name, value);
     }
     res.statusCode = status;
+    record.requestId = merged.get('x-amzn-requestid')[1];
 
-    if (!chunked) {
+    if (eventStream) {
+        await writeEventStream(res, record, eventStream);
+    } else if (!chunked) {
         res.end(payload);
     } else {
         for (const part of splitInThree(payload)) {
@@ -327,7 +404,6 @@ async function writeAnswer(res, answer) {
         }
         res.end();
     }
-    return merged.get('x-amzn-requestid')[1];
 }
 
 function readBody(req) {
@@ -394,8 +470,20 @@ async function startFake(options = {}) {
             authError: null,
             scheme: null,
             requestId: null,
+            // event streams: 'sending' | 'stalled' | 'truncated' | 'done'
+            phase: null,
+            framesSent: 0,
+            // the client (nginx) closed the connection before the answer ended
+            closedEarly: false,
+            closedAt: null,
         };
         fake.requests.push(record);
+        res.on('close', () => {
+            record.closedAt = Date.now();
+            if (!res.writableFinished && record.phase !== 'truncated') {
+                record.closedEarly = true;
+            }
+        });
 
         const verdict = await verifyRequest(
             { method: req.method, path: req.url, headers: req.headers, body: raw },
@@ -414,7 +502,7 @@ async function startFake(options = {}) {
             record.authError = `${verdict.errorType}: ${verdict.message}`;
             answer = awsError(403, verdict.errorType, verdict.message);
         }
-        record.requestId = await writeAnswer(res, answer);
+        await writeAnswer(res, answer, record);
     }
 
     const onRequest = (req, res) => {
@@ -466,6 +554,84 @@ function loadConverseVectors() {
         });
 }
 
+/**
+ * Recorded ConverseStream bodies ([] when absent): { name, bin (the raw
+ * bytes), frames ([{headers, payload}] from *.decoded.jsonl), request }.
+ */
+function loadStreamRecordings() {
+    const dir = path.join(VECTORS_DIR, 'bedrock', 'converse-stream');
+    if (!fs.existsSync(dir)) {
+        return [];
+    }
+    return fs.readdirSync(dir)
+        .filter((f) => f.endsWith('.bin'))
+        .sort()
+        .map((f) => {
+            const name = f.slice(0, -'.bin'.length);
+            const file = (suffix) => path.join(dir, name + suffix);
+            const lines = fs.readFileSync(file('.decoded.jsonl'), 'utf8').split('\n').filter(Boolean);
+            return {
+                name,
+                bin: fs.readFileSync(file('.bin')),
+                frames: lines.map((line) => JSON.parse(line)),
+                request: readJsonIfExists(file('.request.json')),
+            };
+        });
+}
+
+/**
+ * Headers for calling the fake directly, signed as an AWS SDK would:
+ * signBedrockCall(fake, { path, body }) -> headers (host, x-amz-date,
+ * content-type, authorization...).
+ */
+async function signBedrockCall(fake, { path: wirePath, body, credentials = fake.credentials }) {
+    const url = new URL(fake.url);
+    const signer = new SignatureV4({
+        service: 'bedrock', region: fake.region, credentials, sha256: Sha256,
+        uriEscapePath: true, applyChecksum: false,
+    });
+    const signed = await signer.sign({
+        method: 'POST',
+        protocol: url.protocol,
+        hostname: url.hostname,
+        port: Number(url.port),
+        path: wirePath,
+        query: {},
+        headers: { host: url.host, 'content-type': 'application/json' },
+        body,
+    });
+    return signed.headers;
+}
+
+/**
+ * Calls the fake directly, signed as an AWS SDK would, reading the answer as
+ * it arrives: callFake(fake, { path, body, onData(chunk, res), agent,
+ * timeoutMs }) -> { status, headers, body (Buffer), complete }.
+ */
+async function callFake(fake, { path: wirePath, body, onData = () => {}, agent, timeoutMs = 10000 }) {
+    const payload = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    const headers = await signBedrockCall(fake, { path: wirePath, body: payload.toString('utf8') });
+    const lib = fake.url.startsWith('https:') ? https : http;
+    return new Promise((resolve, reject) => {
+        const req = lib.request(`${fake.url}${wirePath}`, {
+            method: 'POST', headers: { ...headers, 'content-length': payload.length }, agent, timeout: timeoutMs,
+        }, (res) => {
+            const parts = [];
+            res.on('data', (chunk) => {
+                parts.push(chunk);
+                onData(chunk, res);
+            });
+            res.on('error', () => {});
+            res.on('close', () => resolve({
+                status: res.statusCode, headers: res.headers, body: Buffer.concat(parts), complete: res.complete,
+            }));
+        });
+        req.on('timeout', () => req.destroy(new Error(`${wirePath}: no answer in ${timeoutMs} ms`)));
+        req.on('error', reject);
+        req.end(payload);
+    });
+}
+
 module.exports = {
     VECTORS_DIR,
     TEST_CREDENTIALS,
@@ -474,7 +640,11 @@ module.exports = {
     startFake,
     verifyRequest,
     converseAnswer,
+    eventStreamAnswer,
     awsError,
     loadConverseVectors,
+    loadStreamRecordings,
+    signBedrockCall,
+    callFake,
     sha256Hex,
 };
