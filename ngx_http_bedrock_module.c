@@ -1302,7 +1302,9 @@ ngx_http_bedrock_process_headers(ngx_http_request_t *r,
         }
     }
 
-    if (ctx->length == -2) {
+    /* only a stream may run until the connection closes */
+
+    if (ctx->length == -2 && !ctx->event_stream) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "upstream sent neither \"Content-Length\" nor "
                       "\"Transfer-Encoding: chunked\"");
@@ -2814,7 +2816,8 @@ ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->upstream.next_upstream_timeout,
                               prev->upstream.next_upstream_timeout, 0);
     ngx_conf_merge_size_value(conf->upstream.buffer_size,
-                              prev->upstream.buffer_size, 16384);
+                              prev->upstream.buffer_size,
+                              (size_t) ngx_pagesize);
     ngx_conf_merge_size_value(conf->max_response_size,
                               prev->max_response_size, 8 * 1024 * 1024);
 
