@@ -9,7 +9,7 @@ const OpenAI = require('openai');
 
 const { TEST_CREDENTIALS, TEST_SESSION_TOKEN, awsError } = require('./lib/fake-bedrock');
 const { startGateway, bedrockLocation, CLIENT_API_KEY } = require('./lib/gateway');
-const { assertOpenAIError, assertNoSecrets } = require('./lib/expect');
+const { assertOpenAIError, assertNoSecrets, BEDROCK_ERRORS } = require('./lib/expect');
 
 const CREDENTIALS = { ...TEST_CREDENTIALS, sessionToken: TEST_SESSION_TOKEN };
 const AWS_SECRETS = [CREDENTIALS.secretAccessKey, CREDENTIALS.sessionToken];
@@ -39,20 +39,6 @@ const BAD_REQUESTS = [
         },
         param: /^messages/,
     },
-];
-
-const BEDROCK_ERRORS = [
-    { status: 400, type: 'ValidationException', want: { type: 'invalid_request_error' }, sdk: OpenAI.BadRequestError },
-    { status: 403, type: 'AccessDeniedException', want: { type: 'permission_error' }, sdk: OpenAI.PermissionDeniedError },
-    { status: 404, type: 'ResourceNotFoundException', want: { code: 'model_not_found' }, sdk: OpenAI.NotFoundError },
-    {
-        status: 429,
-        type: 'ThrottlingException',
-        want: { type: 'rate_limit_error', code: 'rate_limit_exceeded' },
-        sdk: OpenAI.RateLimitError,
-    },
-    { status: 500, type: 'InternalServerException', want: { type: 'server_error' }, sdk: OpenAI.InternalServerError },
-    { status: 503, type: 'ServiceUnavailableException', want: { type: 'server_error' }, sdk: OpenAI.InternalServerError },
 ];
 
 describe('errors (error_log at debug level)', () => {

@@ -4,6 +4,7 @@
 // OpenAI translation rules, shared by the test files.
 
 const assert = require('node:assert/strict');
+const OpenAI = require('openai');
 const { CLIENT_API_KEY } = require('./gateway');
 
 const FINISH_REASONS = Object.freeze({
@@ -15,6 +16,21 @@ const FINISH_REASONS = Object.freeze({
     guardrail_intervened: 'content_filter',
     content_filtered: 'content_filter',
 });
+
+// Bedrock error answers -> the OpenAI error and the SDK's error class.
+const BEDROCK_ERRORS = [
+    { status: 400, type: 'ValidationException', want: { type: 'invalid_request_error' }, sdk: OpenAI.BadRequestError },
+    { status: 403, type: 'AccessDeniedException', want: { type: 'permission_error' }, sdk: OpenAI.PermissionDeniedError },
+    { status: 404, type: 'ResourceNotFoundException', want: { code: 'model_not_found' }, sdk: OpenAI.NotFoundError },
+    {
+        status: 429,
+        type: 'ThrottlingException',
+        want: { type: 'rate_limit_error', code: 'rate_limit_exceeded' },
+        sdk: OpenAI.RateLimitError,
+    },
+    { status: 500, type: 'InternalServerException', want: { type: 'server_error' }, sdk: OpenAI.InternalServerError },
+    { status: 503, type: 'ServiceUnavailableException', want: { type: 'server_error' }, sdk: OpenAI.InternalServerError },
+];
 
 // Top-level members of a Converse request body (PROTOCOL.md 1.4).
 const CONVERSE_REQUEST_KEYS = new Set([
@@ -181,6 +197,7 @@ function assertNoSecrets(texts, secrets, where) {
 
 module.exports = {
     FINISH_REASONS,
+    BEDROCK_ERRORS,
     CONVERSE_REQUEST_KEYS,
     expectedCompletion,
     assertJsonResponse,

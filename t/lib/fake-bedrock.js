@@ -77,6 +77,8 @@ function converseAnswer({
  *   gate(i, record): awaited before frame i
  *   truncateAfter: n: destroy the connection after n frames
  *   stall: true: after the frames, keep the connection open without ending
+ *   framing: 'chunked' (default) | 'close' (no length: the body ends when
+ *            the connection closes, "Connection: close")
  *   headers: extra response headers
  * Without gate or delayMs all frames are concatenated before splitting (so
  * pieces straddle frames); with either, each frame is split on its own.
@@ -331,28 +333,31 @@ function writePiece(res, piece) {
 async function writeEventStream(res, record, spec) {
     const {
         frames, split = 'whole', seed = 1, maxPiece, delayMs = 0, gate, truncateAfter, stall = false,
+        framing = 'chunked',
     } = spec;
     const count = truncateAfter === undefined ? frames.length : Math.min(truncateAfter, frames.length);
     const perFrame = Boolean(gate) || delayMs > 0;
     const segments = perFrame ? frames.slice(0, count) : [Buffer.concat(frames.slice(0, count))];
     const random = seededRandom(seed);
 
+    if (framing === 'close') {
+        res.useChunkedEncodingByDefault = false;
+        res.setHeader('Connection', 'close');
+    }
     record.phase = 'sending';
     res.flushHeaders();
     for (let i = 0; i < segments.length; i++) {
         if (gate) {
             await gate(i, record);
         }
+        // frames written, or being written
+        record.framesSent = perFrame ? i + 1 : count;
         for (const piece of splitBytes(segments[i], split, { random, maxPiece })) {
             if (record.closedEarly || !(await writePiece(res, piece))) {
                 return;
             }
             await (delayMs > 0 ? new Promise((resolve) => setTimeout(resolve, delayMs)) : nextTick());
         }
-        record.framesSent = i + 1;
-    }
-    if (!perFrame) {
-        record.framesSent = count;
     }
     if (truncateAfter !== undefined) {
         record.phase = 'truncated';

@@ -26,6 +26,21 @@ function parseJson(text) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Polls check() until it returns a truthy value; fails after timeoutMs. */
+async function until(check, what, timeoutMs = 3000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const value = await check();
+        if (value) {
+            return value;
+        }
+        if (Date.now() > deadline) {
+            throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+        }
+        await sleep(10);
+    }
+}
+
 /**
  * request({ url, method, headers, body, chunks, chunkDelayMs, ca, agent, timeoutMs })
  * - body: object (sent as JSON), string or Buffer, sent with Content-Length;
@@ -92,4 +107,4 @@ function request(options) {
     });
 }
 
-module.exports = { request, sleep, parseJson };
+module.exports = { request, sleep, until, parseJson };

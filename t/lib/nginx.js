@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { sleep } = require('./http');
+const { until } = require('./http');
 
 const NGINX_BIN = process.env.NGINX_BIN || '/usr/sbin/nginx';
 const MODULE_PATH = path.resolve(process.env.BEDROCK_MODULE ||
@@ -78,7 +78,9 @@ async function allocatePlaceholders(texts, dir, ports) {
         .replace(/%%PORT(\d*)%%/g, (_, n) => String(ports.get(n || '1'))));
 }
 
-function renderConfig(dir, { http = '', main = '', errorLogLevel = 'info', noModule = false }) {
+function renderConfig(dir, {
+    http = '', main = '', errorLogLevel = 'info', noModule = false, workerConnections = 256,
+}) {
     return [
         noModule ? '' : `load_module ${MODULE_PATH};`,
         'daemon on;',
@@ -87,7 +89,7 @@ function renderConfig(dir, { http = '', main = '', errorLogLevel = 'info', noMod
         `error_log ${dir}/error.log ${errorLogLevel};`,
         `pid ${dir}/nginx.pid;`,
         main,
-        'events { worker_connections 256; }',
+        `events { worker_connections ${workerConnections}; }`,
         'http {',
         `    access_log ${dir}/access.log;`,
         ...TEMP_PATHS.map((t) => `    ${t}_temp_path ${dir}/${t}_temp;`),
@@ -136,20 +138,6 @@ function runNginx(dir, extraArgs, env = {}) {
     });
 }
 
-async function waitFor(what, check, timeoutMs = 5000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-        const value = await check();
-        if (value) {
-            return value;
-        }
-        if (Date.now() > deadline) {
-            throw new Error(`timed out waiting for ${what}`);
-        }
-        await sleep(20);
-    }
-}
-
 function portAccepts(port) {
     return new Promise((resolve) => {
         const sock = net.connect(port, '127.0.0.1');
@@ -171,7 +159,8 @@ function badLogLines(log) {
 }
 
 /**
- * startNginx({ http, main, env, errorLogLevel = 'info', noModule = false })
+ * startNginx({ http, main, env, errorLogLevel = 'info', noModule = false,
+ *              workerConnections = 256 })
  * `http` goes inside http{}, `main` at the top level. %%PORT%%, %%PORT2%%...
  * become free ports and %%DIR%% the prefix dir. `env` is the whole
  * environment of nginx besides PATH.
@@ -187,15 +176,15 @@ async function startNginx(options = {}) {
         throw new Error(`nginx failed to start (exit ${started.code}):\n${started.stderr}\n${errorLog()}\n` +
             `--- ${dir}/conf/nginx.conf\n${conf}`);
     }
-    const pid = await waitFor('nginx.pid', () => {
+    const pid = await until(() => {
         const text = readIfExists(path.join(dir, 'nginx.pid')).trim();
         return text ? Number(text) : 0;
-    });
+    }, 'nginx.pid', 5000);
     running.add(pid);
 
     const listening = listenPorts(conf);
     try {
-        await Promise.all(listening.map((p) => waitFor(`nginx to listen on ${p}`, () => portAccepts(p))));
+        await Promise.all(listening.map((p) => until(() => portAccepts(p), `nginx to listen on ${p}`, 5000)));
     } catch (err) {
         err.message += `\n${errorLog()}`;
         throw err;
@@ -220,7 +209,7 @@ async function startNginx(options = {}) {
             const countStarts = () => (errorLog().match(/start worker process/g) || []).length;
             const before = countStarts();
             process.kill(pid, 'SIGHUP');
-            await waitFor('nginx reload', () => countStarts() > before);
+            await until(() => countStarts() > before, 'nginx reload', 5000);
         },
 
         /** Graceful QUIT; throws if error.log shows alerts, crashes or sanitizer output. */
@@ -233,7 +222,7 @@ async function startNginx(options = {}) {
                 process.kill(pid, 'SIGQUIT');
             }
             try {
-                await waitFor(`nginx ${pid} to exit`, () => !isAlive(pid), 10000);
+                await until(() => !isAlive(pid), `nginx ${pid} to exit`, 10000);
             } catch (err) {
                 process.kill(pid, 'SIGKILL');
                 throw err;
