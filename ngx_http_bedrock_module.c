@@ -92,7 +92,11 @@ typedef struct {
 
 
 typedef struct {
-    ngx_bedrock_credentials_t      creds;   /* resolved in each worker */
+    ngx_bedrock_credentials_conf_t   credentials;
+    ngx_bedrock_provider_t          *provider;  /* each worker's */
+#if (NGX_HTTP_SSL)
+    ngx_ssl_t                       *ssl;       /* for STS over https */
+#endif
 } ngx_http_bedrock_main_conf_t;
 
 
@@ -128,6 +132,8 @@ typedef struct {
 
     ngx_str_t                      error_body;
 
+    ngx_bedrock_credentials_waiter_t  waiter;
+
     unsigned                       replied:1;
     unsigned                       replace_body:1;
     unsigned                       has_usage:1;
@@ -148,6 +154,9 @@ static ngx_int_t ngx_http_bedrock_resolve_model(ngx_http_request_t *r,
     ngx_http_bedrock_loc_conf_t *blcf, ngx_http_bedrock_ctx_t *ctx);
 static ngx_int_t ngx_http_bedrock_model_not_found(ngx_http_request_t *r,
     ngx_str_t *model);
+static void ngx_http_bedrock_cancel_wait(void *data);
+static void ngx_http_bedrock_credentials_ready(void *data);
+static void ngx_http_bedrock_proceed(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bedrock_start(ngx_http_request_t *r,
     ngx_http_bedrock_loc_conf_t *blcf);
 static ngx_int_t ngx_http_bedrock_create_request(ngx_http_request_t *r);
@@ -219,6 +228,8 @@ static char *ngx_http_bedrock_model_map(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_bedrock_guardrail(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_bedrock_credentials(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 #if (NGX_HTTP_SSL)
 static ngx_int_t ngx_http_bedrock_set_ssl(ngx_conf_t *cf,
     ngx_http_bedrock_loc_conf_t *blcf);
@@ -253,6 +264,13 @@ static ngx_command_t  ngx_http_bedrock_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_HTTP_LIF_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_bedrock_pass,
       NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("bedrock_credentials"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_bedrock_credentials,
+      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -626,6 +644,7 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
     ngx_str_t                      body;
     ngx_bedrock_error_t            err;
     ngx_http_bedrock_ctx_t        *ctx;
+    ngx_pool_cleanup_t            *cln;
     ngx_bedrock_chat_request_t     req;
     ngx_http_bedrock_loc_conf_t   *blcf;
     ngx_http_bedrock_main_conf_t  *bmcf;
@@ -701,16 +720,79 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bedrock_module);
 
-    if (bmcf->creds.kind == NGX_BEDROCK_CREDENTIALS_NONE) {
+    if (ngx_bedrock_credentials_get(bmcf->provider) == NULL) {
+
+        /* a fetch is under way: wait for it, the request stays alive */
+
+        ctx->waiter.handler = ngx_http_bedrock_credentials_ready;
+        ctx->waiter.data = r;
+
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        if (ngx_bedrock_credentials_wait(bmcf->provider, &ctx->waiter)
+            == NGX_AGAIN)
+        {
+            cln->handler = ngx_http_bedrock_cancel_wait;
+            cln->data = &ctx->waiter;
+            return;
+        }
+    }
+
+    ngx_http_bedrock_proceed(r);
+}
+
+
+static void
+ngx_http_bedrock_cancel_wait(void *data)
+{
+    ngx_bedrock_credentials_cancel_wait(data);
+}
+
+
+static void
+ngx_http_bedrock_credentials_ready(void *data)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "bedrock credentials wait done");
+
+    ngx_http_bedrock_proceed(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* with credentials, the call to Bedrock; without, a 503 */
+
+static void
+ngx_http_bedrock_proceed(ngx_http_request_t *r)
+{
+    ngx_int_t                      rc;
+    ngx_bedrock_error_t            err;
+    ngx_http_bedrock_loc_conf_t   *blcf;
+    ngx_http_bedrock_main_conf_t  *bmcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bedrock_module);
+
+    if (ngx_bedrock_credentials_get(bmcf->provider) == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "bedrock: no AWS credentials found; looked in: %s",
-                      ngx_bedrock_credentials_chain_text);
+                      "bedrock: no AWS credentials; looked in: %V",
+                      ngx_bedrock_credentials_status(bmcf->provider));
 
         ngx_bedrock_error_set(&err, NGX_HTTP_SERVICE_UNAVAILABLE,
                               "server_error", "credentials_unavailable",
-                              "The gateway has no AWS credentials to call "
-                              "Bedrock with; the gateway's error log says "
-                              "where it looked.");
+                              "The gateway's AWS credentials are "
+                              "unavailable; its error log says where it "
+                              "looked.");
         ngx_http_finalize_request(r, ngx_http_bedrock_send_error(r, &err));
         return;
     }
@@ -966,7 +1048,11 @@ ngx_http_bedrock_create_request(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bedrock_module);
-    creds = &bmcf->creds;
+
+    creds = ngx_bedrock_credentials_get(bmcf->provider);
+    if (creds == NULL) {
+        return NGX_ERROR;
+    }
 
     ngx_memzero(&sig, sizeof(ngx_bedrock_sigv4_t));
 
@@ -2663,6 +2749,45 @@ ngx_http_bedrock_add_variables(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_bedrock_init(ngx_conf_t *cf)
 {
+#if (NGX_HTTP_SSL)
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_bedrock_main_conf_t  *bmcf;
+
+    /* TLS for the credentials endpoints (STS): the system's CAs, verified */
+
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_bedrock_module);
+
+    bmcf->ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
+    if (bmcf->ssl == NULL) {
+        return NGX_ERROR;
+    }
+
+    bmcf->ssl->log = cf->log;
+
+    if (ngx_ssl_create(bmcf->ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        ngx_ssl_cleanup_ctx(bmcf->ssl);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_ssl_cleanup_ctx;
+    cln->data = bmcf->ssl;
+
+    if (SSL_CTX_set_default_verify_paths(bmcf->ssl->ctx) != 1) {
+        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                      "SSL_CTX_set_default_verify_paths() failed");
+        return NGX_ERROR;
+    }
+
+    SSL_CTX_set_verify(bmcf->ssl->ctx, SSL_VERIFY_PEER, NULL);
+#endif
+
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_bedrock_header_filter;
 
@@ -2676,7 +2801,6 @@ ngx_http_bedrock_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_bedrock_init_process(ngx_cycle_t *cycle)
 {
-    ngx_int_t                      rc;
     ngx_http_bedrock_main_conf_t  *bmcf;
 
     if (ngx_process != NGX_PROCESS_WORKER
@@ -2691,23 +2815,16 @@ ngx_http_bedrock_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    rc = ngx_bedrock_credentials_resolve(cycle->pool, cycle->log,
-                                         &bmcf->creds);
-
-    if (rc == NGX_ERROR) {
+    bmcf->provider = ngx_bedrock_credentials_init(cycle, &bmcf->credentials,
+#if (NGX_HTTP_SSL)
+                                                  bmcf->ssl
+#else
+                                                  NULL
+#endif
+                                                  );
+    if (bmcf->provider == NULL) {
         return NGX_ERROR;
     }
-
-    if (rc == NGX_DECLINED) {
-        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
-                      "bedrock: no AWS credentials found; looked in: %s",
-                      ngx_bedrock_credentials_chain_text);
-        return NGX_OK;
-    }
-
-    ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
-                  "bedrock: using AWS credentials from %s",
-                  bmcf->creds.source);
 
     return NGX_OK;
 }
@@ -3335,6 +3452,71 @@ ngx_http_bedrock_guardrail(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     blcf->guardrail = g;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_bedrock_credentials(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_bedrock_main_conf_t *bmcf = conf;
+
+    ngx_str_t   *value, *dst;
+    ngx_uint_t   i, n;
+
+    static struct {
+        ngx_str_t    name;
+        size_t       offset;
+    } params[] = {
+        { ngx_string("profile="),
+          offsetof(ngx_bedrock_credentials_conf_t, profile) },
+        { ngx_string("file="),
+          offsetof(ngx_bedrock_credentials_conf_t, file) },
+        { ngx_string("config="),
+          offsetof(ngx_bedrock_credentials_conf_t, config) },
+        { ngx_string("api_key_file="),
+          offsetof(ngx_bedrock_credentials_conf_t, api_key_file) },
+        { ngx_null_string, 0 }
+    };
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        for (n = 0; params[n].name.len; n++) {
+            if (value[i].len > params[n].name.len
+                && ngx_strncmp(value[i].data, params[n].name.data,
+                               params[n].name.len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (params[n].name.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        dst = (ngx_str_t *) ((u_char *) &bmcf->credentials
+                             + params[n].offset);
+
+        if (dst->len) {
+            return "is duplicate";
+        }
+
+        dst->data = value[i].data + params[n].name.len;
+        dst->len = value[i].len - params[n].name.len;
+    }
+
+    if (bmcf->credentials.api_key_file.len
+        && (bmcf->credentials.profile.len || bmcf->credentials.file.len
+            || bmcf->credentials.config.len))
+    {
+        return "takes api_key_file= alone, or profile=, file= and config=";
+    }
 
     return NGX_CONF_OK;
 }

@@ -10,6 +10,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <ngx_event.h>
 
 
 /* AWS secret keys are 40 characters; the signer's limit */
@@ -29,22 +30,41 @@ typedef struct {
     ngx_str_t                       secret_key;
     ngx_str_t                       session_token;
     ngx_str_t                       bearer;
-    const char                     *source;
+    time_t                          expiration;   /* 0: does not expire */
 } ngx_bedrock_credentials_t;
 
 
-/*
- * One link of the provider chain: fills creds and returns NGX_OK, or
- * returns NGX_DECLINED when its source has nothing.
- */
-typedef ngx_int_t (*ngx_bedrock_credentials_provider_pt)(ngx_pool_t *pool,
-    ngx_log_t *log, ngx_bedrock_credentials_t *creds);
+/* the "bedrock_credentials" directive */
+typedef struct {
+    ngx_str_t                       profile;
+    ngx_str_t                       file;
+    ngx_str_t                       config;
+    ngx_str_t                       api_key_file;
+} ngx_bedrock_credentials_conf_t;
 
 
-ngx_int_t ngx_bedrock_credentials_resolve(ngx_pool_t *pool, ngx_log_t *log,
-    ngx_bedrock_credentials_t *creds);
+typedef struct {
+    ngx_queue_t                     queue;
+    void                          (*handler)(void *data);
+    void                           *data;
+} ngx_bedrock_credentials_waiter_t;
 
-extern const char  *ngx_bedrock_credentials_chain_text;
+
+typedef struct ngx_bedrock_provider_s  ngx_bedrock_provider_t;
+
+
+ngx_bedrock_provider_t *ngx_bedrock_credentials_init(ngx_cycle_t *cycle,
+    ngx_bedrock_credentials_conf_t *conf, void *ssl);
+ngx_bedrock_credentials_t *ngx_bedrock_credentials_get(
+    ngx_bedrock_provider_t *p);
+ngx_int_t ngx_bedrock_credentials_wait(ngx_bedrock_provider_t *p,
+    ngx_bedrock_credentials_waiter_t *w);
+void ngx_bedrock_credentials_cancel_wait(ngx_bedrock_credentials_waiter_t *w);
+ngx_str_t *ngx_bedrock_credentials_status(ngx_bedrock_provider_t *p);
+
+/* parsers, free of I/O */
+time_t ngx_bedrock_parse_iso8601(u_char *p, size_t len);
+ngx_int_t ngx_bedrock_xml_value(ngx_str_t *xml, char *tag, ngx_str_t *value);
 
 
 #endif /* _NGX_HTTP_BEDROCK_CREDENTIALS_H_INCLUDED_ */
