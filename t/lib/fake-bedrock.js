@@ -168,14 +168,44 @@ function reject(errorType, message) {
 }
 
 /**
+ * The credentials a policy accepts for an access key id. `credentials` is
+ * one { accessKeyId, secretAccessKey, sessionToken } object, an array of
+ * them, or a function (accessKeyId) -> such an object or null (so a test can
+ * add keys after a refresh and revoke old ones). Null when none matches.
+ */
+function pickCredentials(credentials, accessKeyId) {
+    let found;
+    if (typeof credentials === 'function') {
+        found = credentials(accessKeyId);
+    } else if (Array.isArray(credentials)) {
+        found = credentials.find((c) => c && c.accessKeyId === accessKeyId);
+    } else {
+        found = credentials;
+    }
+    return found && found.accessKeyId === accessKeyId ? found : null;
+}
+
+/** bearerToken: a string, an array of them, or a function (token) -> bool. */
+function bearerAccepted(bearerToken, token) {
+    if (typeof bearerToken === 'function') {
+        return Boolean(bearerToken(token));
+    }
+    if (Array.isArray(bearerToken)) {
+        return bearerToken.includes(token);
+    }
+    return Boolean(bearerToken) && token === bearerToken;
+}
+
+/**
  * Authenticates one request the way Bedrock would.
  * req: { method, path (raw wire target), headers (lower-case names), body: Buffer }
  * policy: { credentials, bearerToken, region, service, now, requiredSignedHeaders }
+ * (credentials and bearerToken may also be sets: see pickCredentials and
+ * bearerAccepted)
  * Resolves to { ok: true, scheme } or { ok: false, errorType, message }.
  */
 async function verifyRequest(req, policy) {
     const {
-        credentials,
         bearerToken,
         region = 'us-east-1',
         service = 'bedrock',
@@ -189,7 +219,7 @@ async function verifyRequest(req, policy) {
         return reject('MissingAuthenticationTokenException', 'Missing Authentication Token');
     }
     if (/^Bearer /i.test(authorization)) {
-        if (bearerToken && authorization === `Bearer ${bearerToken}`) {
+        if (authorization.startsWith('Bearer ') && bearerAccepted(bearerToken, authorization.slice(7))) {
             return { ok: true, scheme: 'bearer' };
         }
         return reject('UnrecognizedClientException', INVALID_TOKEN);
@@ -200,7 +230,8 @@ async function verifyRequest(req, policy) {
         return reject('IncompleteSignatureException',
             `Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters. Authorization=${authorization.split(' ')[0]}`);
     }
-    if (!credentials || auth.accessKeyId !== credentials.accessKeyId) {
+    const credentials = pickCredentials(policy.credentials, auth.accessKeyId);
+    if (!credentials) {
         return reject('UnrecognizedClientException', INVALID_TOKEN);
     }
     if (auth.region !== region || auth.service !== service || auth.terminator !== 'aws4_request') {
@@ -430,7 +461,10 @@ function parseJson(text) {
 
 /**
  * Starts the fake. Options: { tls: {key, cert}, region, credentials (null:
- * bearer only), bearerToken, requiredSignedHeaders }.
+ * bearer only), bearerToken, requiredSignedHeaders }. credentials and
+ * bearerToken may also be sets (an array, or a function: see
+ * pickCredentials, bearerAccepted); the fake reads fake.credentials and
+ * fake.bearerToken on every request, so a test may replace them.
  */
 async function startFake(options = {}) {
     const {
@@ -492,7 +526,7 @@ async function startFake(options = {}) {
 
         const verdict = await verifyRequest(
             { method: req.method, path: req.url, headers: req.headers, body: raw },
-            { credentials, bearerToken, region, requiredSignedHeaders,
+            { credentials: fake.credentials, bearerToken: fake.bearerToken, region, requiredSignedHeaders,
               protocol: tls ? 'https:' : 'http:' });
         let answer;
         if (verdict.ok) {
@@ -644,6 +678,8 @@ module.exports = {
     TEST_BEARER_TOKEN,
     startFake,
     verifyRequest,
+    pickCredentials,
+    bearerAccepted,
     converseAnswer,
     eventStreamAnswer,
     awsError,

@@ -26,13 +26,24 @@ const CLIENT_API_KEY = 'sk-client-secret';
 const CREDENTIAL_VARS = [
     'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_BEARER_TOKEN_BEDROCK',
 ];
-// Keep the module away from ~/.aws files and instance metadata.
+// The rest of the provider chain: web identity (STS), shared files,
+// container and EC2 instance metadata; HOME for the default ~/.aws paths.
+const CHAIN_VARS = [
+    'AWS_REGION', 'AWS_DEFAULT_REGION',
+    'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_ROLE_ARN', 'AWS_ROLE_SESSION_NAME', 'AWS_ENDPOINT_URL_STS',
+    'AWS_PROFILE', 'HOME',
+    'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+    'AWS_CONTAINER_AUTHORIZATION_TOKEN', 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE',
+    'AWS_EC2_METADATA_SERVICE_ENDPOINT',
+];
+// Keep the module away from ~/.aws files and instance metadata (a test
+// that wants one of them overrides these; a value of undefined unsets).
 const ISOLATION_ENV = Object.freeze({
     AWS_EC2_METADATA_DISABLED: 'true',
     AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
     AWS_CONFIG_FILE: '/nonexistent/aws-config',
 });
-const ENV_DIRECTIVES = [...CREDENTIAL_VARS, ...Object.keys(ISOLATION_ENV)]
+const ENV_DIRECTIVES = [...CREDENTIAL_VARS, ...Object.keys(ISOLATION_ENV), ...CHAIN_VARS]
     .map((name) => `env ${name};`).join('\n');
 
 /** Environment carrying static credentials (with the isolation vars). */
@@ -135,6 +146,7 @@ async function startGateway(options = {}) {
 
 module.exports = {
     HAIKU_ID, PROFILE_ARN, NOVA_ID, MODELS, CLIENT_API_KEY, ENV_DIRECTIVES, ISOLATION_ENV,
+    CREDENTIAL_VARS, CHAIN_VARS,
     TEST_CREDENTIALS,
     credentialsEnv, modelMapDirectives, bedrockLocation, startGateway,
 };

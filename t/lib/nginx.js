@@ -169,7 +169,9 @@ async function startNginx(options = {}) {
     const { dir, conf, ports } = await prepare(options);
     const env = options.env || {};
     const errorLogPath = path.join(dir, 'error.log');
-    const errorLog = () => readIfExists(errorLogPath);
+    // stop() removes the dir: errorLog() then returns what the log held at exit
+    let finalLog = null;
+    const errorLog = () => (finalLog === null ? readIfExists(errorLogPath) : finalLog);
 
     const started = await runNginx(dir, [], env);
     if (started.code !== 0) {
@@ -212,7 +214,10 @@ async function startNginx(options = {}) {
             await until(() => countStarts() > before, 'nginx reload', 5000);
         },
 
-        /** Graceful QUIT; throws if error.log shows alerts, crashes or sanitizer output. */
+        /**
+         * Graceful QUIT; throws if error.log shows alerts, crashes or sanitizer
+         * output. errorLog() keeps answering with the final log afterwards.
+         */
         async stop() {
             if (stopped) {
                 return;
@@ -234,6 +239,7 @@ async function startNginx(options = {}) {
                 throw new Error(`nginx error.log in ${dir} has alerts or crashes:\n${bad.join('\n')}`);
             }
             if (!process.env.KEEP_NGINX_DIR) {
+                finalLog = errorLog();
                 fs.rmSync(dir, { recursive: true, force: true });
             }
         },
