@@ -3,10 +3,10 @@
 # Amazon Bedrock on http://127.0.0.1:$PORT/v1 (PORT defaults to 8080), in
 # the foreground; Ctrl-C stops it.  Run as root or with sudo on Debian 12.
 #
-#   scripts/gateway.sh          real Bedrock, with the standard AWS
-#                               environment: AWS_ACCESS_KEY_ID,
-#                               AWS_SECRET_ACCESS_KEY [, AWS_SESSION_TOKEN]
-#                               or AWS_BEARER_TOKEN_BEDROCK; AWS_REGION
+#   scripts/gateway.sh          real Bedrock, with credentials found as the
+#                               AWS SDKs find them (environment, ~/.aws,
+#                               web identity, container or instance role);
+#                               AWS_REGION (default us-east-1)
 #   scripts/gateway.sh --fake   the test suite's fake Bedrock instead, for
 #                               a try without an AWS account
 set -euo pipefail
@@ -63,22 +63,35 @@ else
     pass=
     region=${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}
 
-    if [ -z "${AWS_BEARER_TOKEN_BEDROCK:-}" ] \
-       && [ -z "${AWS_ACCESS_KEY_ID:-}" ]
-    then
-        echo "no AWS credentials in the environment: requests will get" \
-             "503 credentials_unavailable (or use --fake)" >&2
-    fi
+    # the module looks for credentials as the AWS SDKs do: environment,
+    # web identity, ~/.aws files, container and instance roles
+    export AWS_REGION=$region
 fi
 
 cat >"$run/nginx.conf" <<CONF
 load_module $top/build/ngx_http_bedrock_module.so;
 
-# credentials reach the worker processes only through "env"
+# the credential chain reads these in the worker processes, which see
+# only what "env" names
 env AWS_ACCESS_KEY_ID;
 env AWS_SECRET_ACCESS_KEY;
 env AWS_SESSION_TOKEN;
 env AWS_BEARER_TOKEN_BEDROCK;
+env AWS_REGION;
+env AWS_PROFILE;
+env AWS_SHARED_CREDENTIALS_FILE;
+env AWS_CONFIG_FILE;
+env HOME;
+env AWS_WEB_IDENTITY_TOKEN_FILE;
+env AWS_ROLE_ARN;
+env AWS_ROLE_SESSION_NAME;
+env AWS_ENDPOINT_URL_STS;
+env AWS_CONTAINER_CREDENTIALS_RELATIVE_URI;
+env AWS_CONTAINER_CREDENTIALS_FULL_URI;
+env AWS_CONTAINER_AUTHORIZATION_TOKEN;
+env AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE;
+env AWS_EC2_METADATA_SERVICE_ENDPOINT;
+env AWS_EC2_METADATA_DISABLED;
 
 worker_processes auto;
 error_log stderr notice;
