@@ -1560,31 +1560,33 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
 
     len = ctx->resp_pos - ctx->resp_start;
 
-    if (ctx->status.code == NGX_HTTP_OK && ctx->streaming) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "upstream answered a ConverseStream call without an "
-                      "event stream (request id \"%V\")", &ctx->request_id);
+    if (ctx->status.code == NGX_HTTP_OK) {
 
-        ngx_http_bedrock_status_error(NGX_HTTP_BAD_GATEWAY, &err);
+        if (ctx->streaming) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "upstream answered a ConverseStream call without "
+                          "an event stream (request id \"%V\")",
+                          &ctx->request_id);
+            rc = NGX_DECLINED;
 
-        if (ngx_bedrock_error_json(r->pool, &err, &ctx->out) != NGX_OK) {
-            return NGX_ERROR;
-        }
+        } else {
+            ngx_memzero(&resp, sizeof(ngx_bedrock_chat_response_t));
 
-        u->headers_in.status_n = err.status;
+            resp.model = ctx->model;
+            resp.id = ctx->id;
+            resp.created = ctx->created;
 
-    } else if (ctx->status.code == NGX_HTTP_OK) {
+            rc = ngx_bedrock_chat_response(r->pool, ctx->resp_start, len,
+                                           &resp);
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
 
-        ngx_memzero(&resp, sizeof(ngx_bedrock_chat_response_t));
-
-        resp.model = ctx->model;
-        resp.id = ctx->id;
-        resp.created = ctx->created;
-
-        rc = ngx_bedrock_chat_response(r->pool, ctx->resp_start, len, &resp);
-
-        if (rc == NGX_ERROR) {
-            return NGX_ERROR;
+            if (rc == NGX_DECLINED) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "upstream sent an invalid Converse response "
+                              "(request id \"%V\")", &ctx->request_id);
+            }
         }
 
         if (rc == NGX_OK) {
@@ -1596,10 +1598,6 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
             u->headers_in.status_n = NGX_HTTP_OK;
 
         } else {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "upstream sent an invalid Converse response "
-                          "(request id \"%V\")", &ctx->request_id);
-
             ngx_http_bedrock_status_error(NGX_HTTP_BAD_GATEWAY, &err);
 
             if (ngx_bedrock_error_json(r->pool, &err, &ctx->out) != NGX_OK) {

@@ -24,6 +24,8 @@ static void ngx_bedrock_stream_exception(ngx_bedrock_es_message_t *msg,
     ngx_bedrock_json_t *root, ngx_bedrock_error_t *err);
 static ngx_bedrock_stream_block_t *ngx_bedrock_stream_find(
     ngx_bedrock_stream_t *st, ngx_int_t block);
+static void ngx_bedrock_stream_envelope(ngx_bedrock_stream_t *st,
+    ngx_bedrock_jw_t *w);
 static void ngx_bedrock_stream_begin(ngx_bedrock_stream_t *st,
     ngx_bedrock_jw_t *w);
 static void ngx_bedrock_stream_end(ngx_bedrock_stream_t *st,
@@ -329,20 +331,7 @@ ngx_bedrock_stream_metadata(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w,
         return;
     }
 
-    ngx_bedrock_jw_raw(w, "data: ", 6);
-    ngx_bedrock_jw_obj(w);
-    ngx_bedrock_jw_key(w, "id");
-    ngx_bedrock_jw_str(w, &st->id);
-    ngx_bedrock_jw_key(w, "object");
-    ngx_bedrock_jw_cstr(w, "chat.completion.chunk");
-    ngx_bedrock_jw_key(w, "created");
-    ngx_bedrock_jw_int(w, (ngx_int_t) st->created);
-    ngx_bedrock_jw_key(w, "model");
-    ngx_bedrock_jw_str(w, &st->model);
-    ngx_bedrock_jw_key(w, "system_fingerprint");
-    ngx_bedrock_jw_null(w);
-    ngx_bedrock_jw_key(w, "choices");
-    ngx_bedrock_jw_arr(w);
+    ngx_bedrock_stream_envelope(st, w);
     ngx_bedrock_jw_arr_end(w);
     ngx_bedrock_jw_key(w, "usage");
     ngx_bedrock_usage_json(w, &st->usage);
@@ -414,10 +403,10 @@ ngx_bedrock_stream_find(ngx_bedrock_stream_t *st, ngx_int_t block)
 }
 
 
-/* "data: {...,"choices":[{"index":0,"delta":{" */
+/* "data: {"id":...,"choices":[" */
 
 static void
-ngx_bedrock_stream_begin(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w)
+ngx_bedrock_stream_envelope(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w)
 {
     ngx_bedrock_jw_raw(w, "data: ", 6);
     ngx_bedrock_jw_obj(w);
@@ -433,6 +422,15 @@ ngx_bedrock_stream_begin(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w)
     ngx_bedrock_jw_null(w);
     ngx_bedrock_jw_key(w, "choices");
     ngx_bedrock_jw_arr(w);
+}
+
+
+/* "data: {...,"choices":[{"index":0,"delta":{" */
+
+static void
+ngx_bedrock_stream_begin(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w)
+{
+    ngx_bedrock_stream_envelope(st, w);
     ngx_bedrock_jw_obj(w);
     ngx_bedrock_jw_key(w, "index");
     ngx_bedrock_jw_int(w, 0);
