@@ -118,6 +118,7 @@ static ngx_str_t *ngx_bedrock_form_escape(ngx_pool_t *pool, ngx_str_t *s);
 static ngx_int_t ngx_bedrock_secret_ok(ngx_bedrock_provider_t *p,
     ngx_bedrock_credentials_t *c);
 static void ngx_bedrock_creds_clear(ngx_bedrock_provider_t *p);
+static void ngx_bedrock_trim(ngx_str_t *s);
 
 
 ngx_bedrock_provider_t *
@@ -383,12 +384,7 @@ ngx_bedrock_from_api_key_file(ngx_bedrock_provider_t *p, ngx_str_t *file)
         return NGX_ERROR;
     }
 
-    while (key.len && (key.data[key.len - 1] == LF
-                       || key.data[key.len - 1] == CR
-                       || key.data[key.len - 1] == ' '))
-    {
-        key.len--;
-    }
+    ngx_bedrock_trim(&key);
 
     if (rc != NGX_OK || key.len == 0
         || ngx_strlchr(key.data, key.data + key.len, LF))
@@ -725,9 +721,10 @@ ngx_bedrock_container(ngx_bedrock_provider_t *p)
 
         if (allowed->len == 0) {
             ngx_log_error(NGX_LOG_ERR, p->log, 0,
-                          "bedrock: the container credentials URI must be "
-                          "https or point at loopback or an ECS/EKS agent "
-                          "address");
+                          "bedrock: the container credentials URI's host "
+                          "\"%V\" is not allowed: it must be https, or "
+                          "loopback or an ECS/EKS agent address",
+                          &p->endpoint.name);
             p->source = NGX_BEDROCK_SOURCE_NONE;
             ngx_bedrock_status_add(p, "container: the URI's host is not "
                                    "allowed");
@@ -1004,14 +1001,14 @@ ngx_bedrock_next_request(ngx_bedrock_provider_t *p)
 
         rc = ngx_bedrock_read_file(f->pool, &p->token_file, &token);
 
-        while (rc == NGX_OK && token.len
-               && (token.data[token.len - 1] == LF
-                   || token.data[token.len - 1] == CR))
-        {
-            token.len--;
+        if (rc == NGX_OK) {
+            ngx_bedrock_trim(&token);
         }
 
         if (rc != NGX_OK || token.len == 0) {
+            ngx_log_error(NGX_LOG_ERR, p->log, 0,
+                          "bedrock: the web identity token file \"%V\" is "
+                          "unreadable or empty", &p->token_file);
             f->error = "the web identity token file is unreadable or empty";
             return NGX_ERROR;
         }
@@ -1056,14 +1053,14 @@ ngx_bedrock_next_request(ngx_bedrock_provider_t *p)
         if (p->token_file.len) {
             rc = ngx_bedrock_read_file(f->pool, &p->token_file, &token);
 
-            while (rc == NGX_OK && token.len
-                   && (token.data[token.len - 1] == LF
-                       || token.data[token.len - 1] == CR))
-            {
-                token.len--;
+            if (rc == NGX_OK) {
+                ngx_bedrock_trim(&token);
             }
 
             if (rc != NGX_OK) {
+                ngx_log_error(NGX_LOG_ERR, p->log, 0,
+                              "bedrock: the container authorization token "
+                              "file \"%V\" is unreadable", &p->token_file);
                 f->error = "the container authorization token file is "
                            "unreadable";
                 return NGX_ERROR;
@@ -1577,6 +1574,28 @@ ngx_bedrock_secret_ok(ngx_bedrock_provider_t *p, ngx_bedrock_credentials_t *c)
                   "ignoring the keys", NGX_BEDROCK_CREDENTIALS_SECRET_MAX);
 
     return NGX_ERROR;
+}
+
+
+/* white space and line ends off both sides of a file's content */
+
+static void
+ngx_bedrock_trim(ngx_str_t *s)
+{
+    while (s->len && (s->data[0] == ' ' || s->data[0] == '\t'
+                      || s->data[0] == CR || s->data[0] == LF))
+    {
+        s->data++;
+        s->len--;
+    }
+
+    while (s->len && (s->data[s->len - 1] == ' '
+                      || s->data[s->len - 1] == '\t'
+                      || s->data[s->len - 1] == CR
+                      || s->data[s->len - 1] == LF))
+    {
+        s->len--;
+    }
 }
 
 
