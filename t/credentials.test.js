@@ -82,3 +82,56 @@ describe('workers see only the variables named by "env"', () => {
         assert.equal(gw.fake.requests.length, 0);
     });
 });
+
+describe('a reload picks up changed credentials files', () => {
+    const fs = require('node:fs');
+    const os = require('node:os');
+    const path = require('node:path');
+
+    const first = { accessKeyId: 'AKIDRELOADONE', secretAccessKey: 'reloadSecretOne/0123456789' };
+    const second = { accessKeyId: 'AKIDRELOADTWO', secretAccessKey: 'reloadSecretTwo/0123456789' };
+    let dir;
+    let file;
+    let gw;
+
+    const write = (c) => fs.writeFileSync(file,
+        `[default]\naws_access_key_id = ${c.accessKeyId}\naws_secret_access_key = ${c.secretAccessKey}\n`,
+        { mode: 0o644 });
+
+    before(async () => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bedrock-reload-'));
+        fs.chmodSync(dir, 0o755);
+        file = path.join(dir, 'credentials');
+        write(first);
+        gw = await startGateway({
+            fake: { credentials: [first, second] },
+            credentials: null,
+            env: { AWS_SHARED_CREDENTIALS_FILE: file, AWS_CONFIG_FILE: path.join(dir, 'none') },
+        });
+    });
+    after(async () => {
+        try {
+            await (gw && gw.stop());
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it('signs with the file\'s keys, and with the new ones after nginx -s reload', async () => {
+        let res = await gw.chat(ASK, { headers: { connection: 'close' } });
+        assert.equal(res.status, 200, res.text);
+        assert.match(gw.fake.last.headers.authorization, /Credential=AKIDRELOADONE\//);
+
+        write(second);
+        await gw.nginx.reload();
+
+        // new connections, until one reaches a new worker (an old one may
+        // still accept for a moment while it shuts down)
+        const deadline = Date.now() + 5000;
+        do {
+            res = await gw.chat(ASK, { headers: { connection: 'close' } });
+            assert.equal(res.status, 200, res.text);
+        } while (/AKIDRELOADONE/.test(gw.fake.last.headers.authorization) && Date.now() < deadline);
+        assert.match(gw.fake.last.headers.authorization, /Credential=AKIDRELOADTWO\//);
+    });
+});
