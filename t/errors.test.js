@@ -157,7 +157,12 @@ describe('errors from a wrong AWS secret', () => {
     let gw;
 
     before(async () => {
-        gw = await startGateway({ credentials: { ...TEST_CREDENTIALS, secretAccessKey: WRONG_SECRET } });
+        // info: at debug level nginx itself logs the client's request
+        // headers, its API key included
+        gw = await startGateway({
+            credentials: { ...TEST_CREDENTIALS, secretAccessKey: WRONG_SECRET },
+            errorLogLevel: 'info',
+        });
     });
     after(() => gw && gw.stop());
 

@@ -17,6 +17,14 @@ const MODULE_PATH = path.resolve(process.env.BEDROCK_MODULE ||
 const BAD_LOG_LINES = [/\[alert\]/, /\[emerg\]/, /\[crit\]/, /segfault/, /exited on signal/, /Sanitizer/];
 const TEMP_PATHS = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'];
 
+// Every nginx of the suite logs at debug level unless a test asks otherwise,
+// and at stop its log must hold none of the suite's AWS secrets.
+const DEFAULT_LOG_LEVEL = process.env.NGINX_ERROR_LOG_LEVEL || 'debug';
+const SUITE_SECRETS = (() => {
+    const { TEST_CREDENTIALS, TEST_SESSION_TOKEN, TEST_BEARER_TOKEN } = require('./fake-bedrock');
+    return [TEST_CREDENTIALS.secretAccessKey, TEST_SESSION_TOKEN, TEST_BEARER_TOKEN];
+})();
+
 // Masters still running, killed if the test process exits without stop().
 const running = new Set();
 process.on('exit', () => {
@@ -79,7 +87,7 @@ async function allocatePlaceholders(texts, dir, ports) {
 }
 
 function renderConfig(dir, {
-    http = '', main = '', errorLogLevel = 'info', noModule = false, workerConnections = 256,
+    http = '', main = '', errorLogLevel = DEFAULT_LOG_LEVEL, noModule = false, workerConnections = 256,
 }) {
     return [
         noModule ? '' : `load_module ${MODULE_PATH};`,
@@ -233,6 +241,10 @@ async function startNginx(options = {}) {
                 throw err;
             } finally {
                 running.delete(pid);
+            }
+            const leaked = SUITE_SECRETS.filter((secret) => errorLog().includes(secret));
+            if (leaked.length > 0) {
+                throw new Error(`nginx error.log in ${dir} holds ${leaked.length} AWS secret(s) of the suite`);
             }
             const bad = badLogLines(errorLog());
             if (bad.length > 0) {
