@@ -1623,7 +1623,7 @@ time_t
 ngx_bedrock_parse_iso8601(u_char *p, size_t len)
 {
     u_char      *last;
-    ngx_int_t    v[6];
+    ngx_int_t    v[6], oh, om;
     ngx_uint_t   i;
     time_t       days, y, m, sign, offset;
 
@@ -1673,7 +1673,14 @@ ngx_bedrock_parse_iso8601(u_char *p, size_t len)
             return 0;
         }
 
-        offset = sign * (ngx_atoi(p + 1, 2) * 3600 + ngx_atoi(p + 4, 2) * 60);
+        oh = ngx_atoi(p + 1, 2);
+        om = ngx_atoi(p + 4, 2);
+
+        if (oh == NGX_ERROR || om == NGX_ERROR) {
+            return 0;
+        }
+
+        offset = sign * (oh * 3600 + om * 60);
         p = last;
 
     } else if (p < last && (*p == 'Z' || *p == 'z')) {

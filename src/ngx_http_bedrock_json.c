@@ -626,7 +626,7 @@ ngx_bedrock_jw_str(ngx_bedrock_jw_t *w, ngx_str_t *s)
 static ngx_int_t
 ngx_bedrock_utf8_sanitize(ngx_pool_t *pool, ngx_str_t *s, ngx_str_t *out)
 {
-    u_char    *p, *q, *last, *dst;
+    u_char    *p, *q, *k, *last, *dst;
     uint32_t   c;
 
     dst = ngx_pnalloc(pool, s->len * 3);
@@ -648,7 +648,15 @@ ngx_bedrock_utf8_sanitize(ngx_pool_t *pool, ngx_str_t *s, ngx_str_t *out)
         q = p;
         c = ngx_utf8_decode(&q, last - p);
 
-        if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+        /* ngx_utf8_decode() takes any byte over 0x7f as a continuation */
+
+        for (k = p + 1; k < q && (*k & 0xc0) == 0x80; k++) {
+            /* void */
+        }
+
+        if (*p > 0xf4 || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)
+            || k != q)
+        {
             dst = ngx_cpymem(dst, "\xef\xbf\xbd", 3);
             p++;
             continue;

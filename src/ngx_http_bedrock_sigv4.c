@@ -15,7 +15,35 @@
 
 #define NGX_BEDROCK_SHA256_LEN      32
 
+#define ngx_bedrock_sigv4_space(c)                                           \
+    ((c) == ' ' || (c) == '\t' || (c) == '\r' || (c) == '\n')
 
+#define ngx_bedrock_sigv4_is(s, lit)                                         \
+    ((s)->len == sizeof(lit) - 1                                             \
+     && ngx_strncmp((s)->data, lit, sizeof(lit) - 1) == 0)
+
+
+/* a header or a query parameter of a request being canonicalized */
+typedef struct {
+    ngx_str_t                 name;
+    ngx_str_t                 value;
+    ngx_uint_t                index;    /* the order it was sent in */
+} ngx_bedrock_sigv4_entry_t;
+
+
+static ngx_int_t ngx_bedrock_sigv4_normalize(ngx_pool_t *pool,
+    ngx_str_t *path);
+static ngx_int_t ngx_bedrock_sigv4_query(ngx_pool_t *pool, ngx_str_t *query,
+    ngx_str_t *out);
+static ngx_int_t ngx_bedrock_sigv4_headers(ngx_pool_t *pool,
+    ngx_bedrock_sigv4_request_t *req, ngx_bedrock_sigv4_t *s);
+static u_char *ngx_bedrock_sigv4_reencode(u_char *dst, u_char *src,
+    size_t size);
+static ngx_int_t ngx_bedrock_sigv4_hex(u_char c);
+static int ngx_libc_cdecl ngx_bedrock_sigv4_param_cmp(const void *one,
+    const void *two);
+static int ngx_libc_cdecl ngx_bedrock_sigv4_header_cmp(const void *one,
+    const void *two);
 static ngx_int_t ngx_bedrock_sha256_hex(ngx_str_t *in, u_char *hex);
 static ngx_int_t ngx_bedrock_hmac(u_char *key, size_t key_len, u_char *data,
     size_t len, u_char *out);
@@ -87,7 +115,7 @@ ngx_int_t
 ngx_bedrock_sigv4_sign(ngx_pool_t *pool, ngx_bedrock_sigv4_t *s,
     ngx_str_t *authorization)
 {
-    size_t       len, signed_len;
+    size_t       len, path_len, signed_len;
     u_char      *p, *signed_headers;
     ngx_str_t    date, cr, sts;
     ngx_uint_t   i;
@@ -136,8 +164,14 @@ ngx_bedrock_sigv4_sign(ngx_pool_t *pool, ngx_bedrock_sigv4_t *s,
 
     /* canonical request */
 
-    len = s->method.len + 1
-          + ngx_bedrock_uri_escape_len(s->path.data, s->path.len, 1) + 1
+    if (s->canonical_path) {
+        path_len = s->path.len;
+
+    } else {
+        path_len = ngx_bedrock_uri_escape_len(s->path.data, s->path.len, 1);
+    }
+
+    len = s->method.len + 1 + path_len + 1
           + s->query.len + 1
           + 1 + signed_len + 1 + 2 * NGX_BEDROCK_SHA256_LEN;
 
@@ -153,9 +187,20 @@ ngx_bedrock_sigv4_sign(ngx_pool_t *pool, ngx_bedrock_sigv4_t *s,
 
     p = ngx_cpymem(cr.data, s->method.data, s->method.len);
     *p++ = '\n';
-    p = ngx_bedrock_uri_escape(p, s->path.data, s->path.len, 1);
+
+    if (s->canonical_path) {
+        p = ngx_cpymem(p, s->path.data, s->path.len);
+
+    } else {
+        p = ngx_bedrock_uri_escape(p, s->path.data, s->path.len, 1);
+    }
+
     *p++ = '\n';
-    p = ngx_cpymem(p, s->query.data, s->query.len);
+
+    if (s->query.len) {
+        p = ngx_cpymem(p, s->query.data, s->query.len);
+    }
+
     *p++ = '\n';
 
     for (i = 0; i < s->nheaders; i++) {
@@ -255,6 +300,485 @@ ngx_bedrock_sigv4_sign(ngx_pool_t *pool, ngx_bedrock_sigv4_t *s,
 }
 
 
+/*
+ * The canonical parts of a request as it would be sent: the method, the
+ * path (normalized if asked, then URI-encoded once more unless it is S3's),
+ * the sorted and re-encoded query, and the headers: names in lower case,
+ * values trimmed with inner white space folded, repeated headers joined
+ * with ",", sorted by name, with x-amz-date (and, as asked, the session
+ * token and the payload hash) added.  s->amz_date must be set.
+ */
+
+ngx_int_t
+ngx_bedrock_sigv4_canonicalize(ngx_pool_t *pool,
+    ngx_bedrock_sigv4_request_t *req, ngx_bedrock_sigv4_t *s)
+{
+    ngx_str_t  path;
+
+    if (s->amz_date.len != NGX_BEDROCK_SIGV4_DATE_LEN) {
+        return NGX_ERROR;
+    }
+
+    s->method = req->method;
+    s->payload = req->payload;
+
+    path = req->path;
+
+    if (path.len == 0) {
+        ngx_str_set(&path, "/");
+    }
+
+    if (req->normalize && ngx_bedrock_sigv4_normalize(pool, &path) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (req->single_encode) {
+        s->path = path;
+
+    } else {
+        s->path.len = ngx_bedrock_uri_escape_len(path.data, path.len, 1);
+
+        s->path.data = ngx_pnalloc(pool, s->path.len);
+        if (s->path.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        (void) ngx_bedrock_uri_escape(s->path.data, path.data, path.len, 1);
+    }
+
+    s->canonical_path = 1;
+
+    if (ngx_bedrock_sigv4_query(pool, &req->query, &s->query) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_bedrock_sigv4_headers(pool, req, s);
+}
+
+
+/*
+ * "." and empty segments go, ".." takes the segment before it away, and a
+ * trailing slash stays: "//a/./b/../c/" is "/a/c/"
+ */
+
+static ngx_int_t
+ngx_bedrock_sigv4_normalize(ngx_pool_t *pool, ngx_str_t *path)
+{
+    size_t   len;
+    u_char  *p, *last, *seg, *start, *dst;
+
+    start = ngx_pnalloc(pool, path->len + 2);
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst = start;
+    *dst++ = '/';
+
+    p = path->data;
+    last = p + path->len;
+
+    while (p < last) {
+        seg = p;
+
+        while (p < last && *p != '/') {
+            p++;
+        }
+
+        len = p - seg;
+
+        if (p < last) {
+            p++;
+        }
+
+        if (len == 0 || (len == 1 && seg[0] == '.')) {
+            continue;
+        }
+
+        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+
+            while (dst > start + 1 && dst[-1] != '/') {
+                dst--;
+            }
+
+            if (dst > start + 1) {
+                dst--;
+            }
+
+            continue;
+        }
+
+        if (dst > start + 1) {
+            *dst++ = '/';
+        }
+
+        dst = ngx_cpymem(dst, seg, len);
+    }
+
+    if (dst > start + 1 && last[-1] == '/') {
+        *dst++ = '/';
+    }
+
+    path->data = start;
+    path->len = dst - start;
+
+    return NGX_OK;
+}
+
+
+/* "b=2&a=x y&a" is "a=&a=x%20y&b=2" */
+
+static ngx_int_t
+ngx_bedrock_sigv4_query(ngx_pool_t *pool, ngx_str_t *query, ngx_str_t *out)
+{
+    size_t                      len;
+    u_char                     *p, *last, *amp, *eq, *buf, *dst;
+    ngx_uint_t                  i, n;
+    ngx_bedrock_sigv4_entry_t  *params;
+
+    out->len = 0;
+    out->data = (u_char *) "";
+
+    if (query->len == 0) {
+        return NGX_OK;
+    }
+
+    last = query->data + query->len;
+
+    n = 1;
+
+    for (p = query->data; p < last; p++) {
+        if (*p == '&') {
+            n++;
+        }
+    }
+
+    params = ngx_palloc(pool, n * sizeof(ngx_bedrock_sigv4_entry_t));
+    if (params == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* each byte becomes "%XX" at most */
+
+    buf = ngx_pnalloc(pool, 3 * query->len);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst = buf;
+    n = 0;
+
+    for (p = query->data; p < last; p = amp) {
+
+        amp = ngx_strlchr(p, last, '&');
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        if (amp == p) {
+            amp++;
+            continue;
+        }
+
+        eq = ngx_strlchr(p, amp, '=');
+        if (eq == NULL) {
+            eq = amp;
+        }
+
+        params[n].name.data = dst;
+        dst = ngx_bedrock_sigv4_reencode(dst, p, eq - p);
+        params[n].name.len = dst - params[n].name.data;
+
+        params[n].value.data = dst;
+
+        if (eq < amp) {
+            dst = ngx_bedrock_sigv4_reencode(dst, eq + 1, amp - eq - 1);
+        }
+
+        params[n].value.len = dst - params[n].value.data;
+        params[n].index = n;
+
+        n++;
+
+        if (amp < last) {
+            amp++;
+        }
+    }
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    ngx_qsort(params, n, sizeof(ngx_bedrock_sigv4_entry_t),
+              ngx_bedrock_sigv4_param_cmp);
+
+    len = n - 1;
+
+    for (i = 0; i < n; i++) {
+        len += params[i].name.len + 1 + params[i].value.len;
+    }
+
+    out->data = ngx_pnalloc(pool, len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = out->data;
+
+    for (i = 0; i < n; i++) {
+        if (i) {
+            *p++ = '&';
+        }
+
+        p = ngx_cpymem(p, params[i].name.data, params[i].name.len);
+        *p++ = '=';
+        p = ngx_cpymem(p, params[i].value.data, params[i].value.len);
+    }
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_bedrock_sigv4_headers(ngx_pool_t *pool, ngx_bedrock_sigv4_request_t *req,
+    ngx_bedrock_sigv4_t *s)
+{
+    size_t                       len;
+    u_char                      *p;
+    ngx_str_t                   *name, *value;
+    ngx_uint_t                   i, j, k, n;
+    ngx_bedrock_sigv4_entry_t   *e;
+    ngx_bedrock_sigv4_header_t  *h;
+
+    e = ngx_palloc(pool, (req->nheaders + 3)
+                         * sizeof(ngx_bedrock_sigv4_entry_t));
+    if (e == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+
+    for (i = 0; i < req->nheaders; i++) {
+        name = &req->headers[i].name;
+        value = &req->headers[i].value;
+
+        if (name->len == 0) {
+            continue;
+        }
+
+        p = ngx_pnalloc(pool, name->len + value->len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_strlow(p, name->data, name->len);
+
+        e[n].name.data = p;
+        e[n].name.len = name->len;
+
+        /* these are the signer's own, or never signed */
+
+        if (ngx_bedrock_sigv4_is(&e[n].name, "authorization")
+            || ngx_bedrock_sigv4_is(&e[n].name, "x-amz-date")
+            || (req->session_token.len
+                && ngx_bedrock_sigv4_is(&e[n].name, "x-amz-security-token"))
+            || (req->sign_body
+                && ngx_bedrock_sigv4_is(&e[n].name, "x-amz-content-sha256")))
+        {
+            continue;
+        }
+
+        e[n].value.data = p + name->len;
+        e[n].value.len = ngx_bedrock_sigv4_value(e[n].value.data, value)
+                         - e[n].value.data;
+        e[n].index = n;
+
+        n++;
+    }
+
+    ngx_str_set(&e[n].name, "x-amz-date");
+    e[n].value = s->amz_date;
+    e[n].index = n;
+    n++;
+
+    if (req->session_token.len && !req->omit_session_token) {
+        ngx_str_set(&e[n].name, "x-amz-security-token");
+        e[n].value = req->session_token;
+        e[n].index = n;
+        n++;
+    }
+
+    if (req->sign_body) {
+        p = ngx_pnalloc(pool, 2 * NGX_BEDROCK_SHA256_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_bedrock_sha256_hex(&req->payload, p) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ngx_str_set(&e[n].name, "x-amz-content-sha256");
+        e[n].value.data = p;
+        e[n].value.len = 2 * NGX_BEDROCK_SHA256_LEN;
+        e[n].index = n;
+        n++;
+    }
+
+    /* stable: repeated headers keep the order they were sent in */
+
+    ngx_qsort(e, n, sizeof(ngx_bedrock_sigv4_entry_t),
+              ngx_bedrock_sigv4_header_cmp);
+
+    h = ngx_palloc(pool, n * sizeof(ngx_bedrock_sigv4_header_t));
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    k = 0;
+
+    for (i = 0; i < n; i = j) {
+        len = e[i].value.len;
+
+        for (j = i + 1; j < n; j++) {
+            if (e[j].name.len != e[i].name.len
+                || ngx_strncmp(e[j].name.data, e[i].name.data,
+                               e[i].name.len)
+                   != 0)
+            {
+                break;
+            }
+
+            len += 1 + e[j].value.len;
+        }
+
+        h[k].name = e[i].name;
+        h[k].value = e[i].value;
+
+        if (j > i + 1) {
+            p = ngx_pnalloc(pool, len);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            h[k].value.data = p;
+            h[k].value.len = len;
+
+            p = ngx_cpymem(p, e[i].value.data, e[i].value.len);
+
+            for (i++; i < j; i++) {
+                *p++ = ',';
+                p = ngx_cpymem(p, e[i].value.data, e[i].value.len);
+            }
+        }
+
+        k++;
+    }
+
+    s->headers = h;
+    s->nheaders = k;
+
+    return NGX_OK;
+}
+
+
+/* decodes "%XX" escapes, and encodes everything but unreserved bytes */
+
+static u_char *
+ngx_bedrock_sigv4_reencode(u_char *dst, u_char *src, size_t size)
+{
+    u_char     c, *last;
+    ngx_int_t  hi, lo;
+
+    last = src + size;
+
+    while (src < last) {
+        c = *src++;
+
+        if (c == '%' && last - src >= 2) {
+            hi = ngx_bedrock_sigv4_hex(src[0]);
+            lo = ngx_bedrock_sigv4_hex(src[1]);
+
+            if (hi != NGX_ERROR && lo != NGX_ERROR) {
+                c = (u_char) (hi << 4 | lo);
+                src += 2;
+            }
+        }
+
+        dst = ngx_bedrock_uri_escape(dst, &c, 1, 0);
+    }
+
+    return dst;
+}
+
+
+static ngx_int_t
+ngx_bedrock_sigv4_hex(u_char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return NGX_ERROR;
+}
+
+
+static int ngx_libc_cdecl
+ngx_bedrock_sigv4_param_cmp(const void *one, const void *two)
+{
+    ngx_int_t                   rc;
+    ngx_bedrock_sigv4_entry_t  *a, *b;
+
+    a = (ngx_bedrock_sigv4_entry_t *) one;
+    b = (ngx_bedrock_sigv4_entry_t *) two;
+
+    rc = ngx_memn2cmp(a->name.data, b->name.data, a->name.len, b->name.len);
+
+    if (rc == 0) {
+        rc = ngx_memn2cmp(a->value.data, b->value.data, a->value.len,
+                          b->value.len);
+    }
+
+    if (rc == 0) {
+        return 0;
+    }
+
+    return (rc < 0) ? -1 : 1;
+}
+
+
+static int ngx_libc_cdecl
+ngx_bedrock_sigv4_header_cmp(const void *one, const void *two)
+{
+    ngx_int_t                   rc;
+    ngx_bedrock_sigv4_entry_t  *a, *b;
+
+    a = (ngx_bedrock_sigv4_entry_t *) one;
+    b = (ngx_bedrock_sigv4_entry_t *) two;
+
+    rc = ngx_memn2cmp(a->name.data, b->name.data, a->name.len, b->name.len);
+
+    if (rc == 0) {
+        if (a->index == b->index) {
+            return 0;
+        }
+
+        return (a->index < b->index) ? -1 : 1;
+    }
+
+    return (rc < 0) ? -1 : 1;
+}
+
+
 static u_char *
 ngx_bedrock_sigv4_value(u_char *p, ngx_str_t *v)
 {
@@ -266,18 +790,18 @@ ngx_bedrock_sigv4_value(u_char *p, ngx_str_t *v)
     s = v->data;
     end = v->data + v->len;
 
-    while (s < end && (*s == ' ' || *s == '\t')) {
+    while (s < end && ngx_bedrock_sigv4_space(*s)) {
         s++;
     }
 
-    while (end > s && (end[-1] == ' ' || end[-1] == '\t')) {
+    while (end > s && ngx_bedrock_sigv4_space(end[-1])) {
         end--;
     }
 
     space = 0;
 
     for ( /* void */ ; s < end; s++) {
-        if (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') {
+        if (ngx_bedrock_sigv4_space(*s)) {
             space = 1;
             continue;
         }

@@ -30,6 +30,7 @@ typedef struct {
 typedef struct {
     ngx_str_t                 method;
     ngx_str_t                 path;     /* as sent on the wire (encoded) */
+    ngx_uint_t                canonical_path; /* path is signed as is */
     ngx_str_t                 query;    /* canonical query string */
     ngx_str_t                 payload;
     ngx_str_t                 region;
@@ -47,7 +48,31 @@ typedef struct {
 } ngx_bedrock_sigv4_t;
 
 
+/*
+ * A request as it would be sent: ngx_bedrock_sigv4_canonicalize() turns
+ * it into the canonical parts of an ngx_bedrock_sigv4_t, adding the
+ * x-amz-date, x-amz-security-token and x-amz-content-sha256 headers.
+ */
+
+typedef struct {
+    ngx_str_t                 method;
+    ngx_str_t                 path;     /* the request target's path */
+    ngx_str_t                 query;    /* after "?", as sent */
+    ngx_bedrock_sigv4_header_t *headers; /* as sent: any case and order */
+    ngx_uint_t                nheaders;
+    ngx_str_t                 payload;
+    ngx_str_t                 session_token;  /* empty: none */
+
+    unsigned                  normalize:1;    /* remove dot segments */
+    unsigned                  single_encode:1; /* S3: the path as sent */
+    unsigned                  sign_body:1;    /* add x-amz-content-sha256 */
+    unsigned                  omit_session_token:1; /* added after signing */
+} ngx_bedrock_sigv4_request_t;
+
+
 void ngx_bedrock_sigv4_date(time_t t, u_char *buf);
+ngx_int_t ngx_bedrock_sigv4_canonicalize(ngx_pool_t *pool,
+    ngx_bedrock_sigv4_request_t *req, ngx_bedrock_sigv4_t *s);
 ngx_int_t ngx_bedrock_sigv4_sign(ngx_pool_t *pool, ngx_bedrock_sigv4_t *s,
     ngx_str_t *authorization);
 u_char *ngx_bedrock_uri_escape(u_char *dst, u_char *src, size_t size,

@@ -1,0 +1,76 @@
+
+/*
+ * Copyright (C) ngx_http_bedrock_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_fuzz.h"
+#include "ngx_http_bedrock_chat.h"
+
+
+/*
+ * An OpenAI chat completion request body through ngx_bedrock_chat_request(),
+ * without and with a guardrail: the Converse body it writes, or the error
+ * it answers with, must be valid JSON.
+ */
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                    json;
+    ngx_pool_t                  *pool;
+    ngx_uint_t                   guardrail;
+    ngx_bedrock_error_t          err;
+    ngx_bedrock_chat_request_t   req;
+
+    for (guardrail = 0; guardrail < 2; guardrail++) {
+        pool = ngx_fuzz_pool();
+
+        ngx_memzero(&req, sizeof(ngx_bedrock_chat_request_t));
+        ngx_memzero(&err, sizeof(ngx_bedrock_error_t));
+
+        if (guardrail) {
+            ngx_str_set(&req.guardrail_id, "gr-fuzz");
+            ngx_str_set(&req.guardrail_version, "DRAFT");
+            ngx_str_set(&req.guardrail_trace, "enabled");
+            ngx_str_set(&req.guardrail_stream_mode, "async");
+        }
+
+        rc = ngx_bedrock_chat_request(pool, (u_char *) data, size, &req,
+                                      &err);
+
+        if (rc == NGX_OK) {
+            if (req.model.len == 0) {
+                ngx_fuzz_abort("NGX_OK without a model");
+            }
+
+            ngx_fuzz_json(&req.body, "the Converse request");
+
+        } else if (rc == NGX_DECLINED) {
+            if (err.status < 400 || err.status > 599) {
+                ngx_fuzz_abort("an error status out of 400-599");
+            }
+
+            if (ngx_bedrock_error_json(pool, &err, &json) != NGX_OK) {
+                ngx_fuzz_abort("ngx_bedrock_error_json() failed");
+            }
+
+            ngx_fuzz_json(&json, "the error");
+
+        } else {
+
+            /* only a failed allocation may do this */
+
+            ngx_fuzz_abort("ngx_bedrock_chat_request() failed");
+        }
+
+        ngx_destroy_pool(pool);
+    }
+
+    return 0;
+}
