@@ -1928,6 +1928,10 @@ ngx_bedrock_aws_type(ngx_str_t *type)
 {
     u_char  *p, *last;
 
+    if (type->len == 0) {
+        return;
+    }
+
     last = type->data + type->len;
 
     p = ngx_strlchr(type->data, last, ',');
