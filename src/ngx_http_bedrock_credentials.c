@@ -1310,6 +1310,7 @@ ngx_bedrock_fetched(ngx_bedrock_provider_t *p, ngx_bedrock_credentials_t *c,
 
     p->fetching = 0;
     now = ngx_time();
+    next = 1;
 
     if (c && ngx_bedrock_secret_ok(p, c) != NGX_OK) {
         c = NULL;
