@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of ngx_http_bedrock_module on Debian 12, as root or with
 # sudo: installs what it needs (apt packages; npm packages from
-# t/package-lock.json), builds the module, checks the code style, and runs
-# the integration suite (the real nginx loading the built .so, against a
-# fake Bedrock that checks every signature with AWS's own signer).
+# t/package-lock.json), builds the module with gcc and clang, checks the
+# code style, runs the integration suite (the real nginx loading the built
+# .so, against fake AWS endpoints that check every signature with AWS's own
+# signer), the conformance and unit tests of the protocol code under ASan
+# and UBSan, and a short run of every fuzz target.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,9 +21,13 @@ scripts/build.sh --deps
 . scripts/node.sh
 ensure_node "$top"
 
-# 3. nginx code style: 80 columns, no tabs, no trailing spaces
-scripts/style.sh
+# 3. gcc and clang at -Wall -Wextra -Werror, nginx code style, whitespace
+scripts/compilers.sh
 
-# 4. the suite
-cd t
-exec node --test --test-concurrency=1 ./*.test.js
+# 4. the integration suite: the real nginx and the built module
+(cd t && node --test --test-concurrency=1 ./*.test.js)
+
+# 5. conformance (the official SigV4 and event-stream vectors) and unit
+#    tests of the protocol code, with ASan and UBSan, then a short run of
+#    each libFuzzer target (longer runs: scripts/unit.sh --fuzz-seconds N)
+scripts/unit.sh --fuzz --fuzz-seconds "${FUZZ_SECONDS:-15}"
