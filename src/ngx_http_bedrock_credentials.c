@@ -1677,7 +1677,7 @@ ngx_bedrock_parse_iso8601(u_char *p, size_t len)
         oh = ngx_atoi(p + 1, 2);
         om = ngx_atoi(p + 4, 2);
 
-        if (oh == NGX_ERROR || om == NGX_ERROR) {
+        if (oh == NGX_ERROR || om == NGX_ERROR || oh > 23 || om > 59) {
             return 0;
         }
 
