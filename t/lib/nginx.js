@@ -14,7 +14,8 @@ const { until } = require('./http');
 const NGINX_BIN = process.env.NGINX_BIN || '/usr/sbin/nginx';
 const MODULE_PATH = path.resolve(process.env.BEDROCK_MODULE ||
     path.join(__dirname, '../../build/ngx_http_bedrock_module.so'));
-const BAD_LOG_LINES = [/\[alert\]/, /\[emerg\]/, /\[crit\]/, /segfault/, /exited on signal/, /Sanitizer/];
+const BAD_LOG_LINES = [/\[alert\]/, /\[emerg\]/, /\[crit\]/, /segfault/, /exited on signal/, /Sanitizer/,
+    /: runtime error: /];
 const TEMP_PATHS = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'];
 
 // Every nginx of the suite logs at debug level unless a test asks otherwise,
@@ -23,6 +24,23 @@ const DEFAULT_LOG_LEVEL = process.env.NGINX_ERROR_LOG_LEVEL || 'debug';
 const SUITE_SECRETS = (() => {
     const { TEST_CREDENTIALS, TEST_SESSION_TOKEN, TEST_BEARER_TOKEN } = require('./fake-bedrock');
     return [TEST_CREDENTIALS.secretAccessKey, TEST_SESSION_TOKEN, TEST_BEARER_TOKEN];
+})();
+
+// Sanitizer and fault-injection runs (scripts/sanitize.sh, scripts/eagain.sh)
+// hand their settings to nginx, and only to nginx: ASAN_OPTIONS, UBSAN_OPTIONS,
+// LSAN_OPTIONS and EAGAIN_SHIM_* as they are, NGINX_LD_PRELOAD as LD_PRELOAD
+// (so that node itself does not load the shim).
+const PASSTHROUGH_ENV = (() => {
+    const env = {};
+    for (const [name, value] of Object.entries(process.env)) {
+        if (/^(ASAN|UBSAN|LSAN)_OPTIONS$|^EAGAIN_SHIM_/.test(name)) {
+            env[name] = value;
+        }
+    }
+    if (process.env.NGINX_LD_PRELOAD) {
+        env.LD_PRELOAD = process.env.NGINX_LD_PRELOAD;
+    }
+    return env;
 })();
 
 // Masters still running, killed if the test process exits without stop().
@@ -128,7 +146,7 @@ function runNginx(dir, extraArgs, env = {}) {
     const args = ['-p', `${dir}/`, '-c', 'conf/nginx.conf', '-e', `${dir}/error.log`, ...extraArgs];
     return new Promise((resolve, reject) => {
         const child = spawn(NGINX_BIN, args, {
-            env: { PATH: process.env.PATH, ...env },
+            env: { PATH: process.env.PATH, ...PASSTHROUGH_ENV, ...env },
             stdio: ['ignore', 'pipe', 'pipe'],
         });
         let output = '';
@@ -268,7 +286,12 @@ async function nginxTest(options) {
     const { dir } = await prepare(opts);
     try {
         const { code, stderr } = await runNginx(dir, ['-t'], opts.env || {});
-        return { code, stderr: stderr + readIfExists(path.join(dir, 'error.log')) };
+        const output = stderr + readIfExists(path.join(dir, 'error.log'));
+        // a sanitizer report fails nginx -t whatever the test expects of it
+        if (/Sanitizer|: runtime error: /.test(output)) {
+            throw new Error(`nginx -t in ${dir} hit a sanitizer:\n${output}`);
+        }
+        return { code, stderr: output };
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }
