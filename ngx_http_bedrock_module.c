@@ -539,8 +539,9 @@ ngx_http_bedrock_handler(ngx_http_request_t *r)
 
         clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-        if (clcf->client_max_body_size
-            && r->headers_in.content_length_n > clcf->client_max_body_size)
+        if ((clcf->client_max_body_size
+             && r->headers_in.content_length_n > clcf->client_max_body_size)
+            || r->headers_in.content_length_n > NGX_HTTP_BEDROCK_BODY_MAX)
         {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "client intended to send too large body: %O bytes",
@@ -863,7 +864,10 @@ ngx_http_bedrock_read_body(ngx_http_request_t *r, ngx_str_t *body)
         b = cl->buf;
 
         if (!b->in_file) {
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            if (b->last != b->pos) {
+                p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            }
+
             continue;
         }
 
