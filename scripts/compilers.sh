@@ -55,10 +55,13 @@ if [ "$deps" -eq 1 ]; then
 
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
-        apt-get update -qq \
-        && apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-            >/dev/null \
-        || { echo "compilers.sh: apt-get failed" >&2; exit 1; }
+        if ! apt-get update -qq \
+           || ! apt-get install -y -qq --no-install-recommends \
+                "${missing[@]}" >/dev/null
+        then
+            echo "compilers.sh: apt-get failed" >&2
+            exit 1
+        fi
     fi
 fi
 
@@ -144,7 +147,7 @@ else
         "FAILED: $(printf '%s\n' "$style" | grep -c ': ') lines"
 fi
 
-cd "$top"
+cd "$top" || exit 1
 
 others=$(find tests -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null \
          | sort)

@@ -46,6 +46,26 @@ die() {
     exit 1
 }
 
+# the nginx processes of this run still alive after the suite: when a
+# master does not stop in time, the harness kills it (SIGKILL) and its
+# workers live on, e.g. one still reading a large request body
+reap() {
+    local match=$1 since=$2 p start pids=()
+
+    for p in /proc/[0-9]*; do
+        grep -qsF "$match" "$p/maps" || continue
+        start=$(sed 's/.*) //' "$p/stat" 2>/dev/null | awk '{ print $20 }')
+        if [ -n "$start" ] && [ "$start" -ge "$since" ]; then
+            pids+=("${p#/proc/}")
+        fi
+    done
+
+    if [ ${#pids[@]} -gt 0 ]; then
+        echo "  left running after the suite, killed: ${pids[*]}"
+        kill -KILL "${pids[@]}" 2>/dev/null || true
+    fi
+}
+
 mkdir -p "$out"
 
 
@@ -145,12 +165,16 @@ if [ ${#tests[@]} -eq 0 ]; then
     tests=(./*.test.js)
 fi
 
+since=$(sed 's/.*) //' /proc/self/stat | awk '{ print $20 }')
+
 set +e
 node --test --test-concurrency=1 \
     --test-timeout="${EAGAIN_TEST_TIMEOUT:-300000}" \
     "${tests[@]}" >"$suite" 2>&1
 rc=$?
 set -e
+
+leftover=$(reap "$shim" "$since")
 
 t_end=$(date +%s)
 
@@ -165,11 +189,16 @@ injected=$(awk '{ n += $4 + $6 } END { print n + 0 }' "$stats")
 
 echo
 echo "eagain: summary"
+[ -z "$leftover" ] || echo "$leftover"
 grep -E '^# (tests|pass|fail|cancelled|skipped|todo)' "$suite" \
     | sed 's/^# /  /' || true
 echo "  failed:"
 grep -E '^ *not ok' "$suite" | sed 's/^/  /' | head -100 || true
 echo "  shim: $totals"
+if [ "$asan" -eq 1 ]; then
+    echo "  sanitizer lines in the suite output:" \
+         "$(grep -cE 'Sanitizer|: runtime error: ' "$suite" || true)"
+fi
 echo "  build: $((t_built - t_start)) s, suite: $((t_end - t_built)) s"
 
 if [ "$injected" -eq 0 ]; then

@@ -52,6 +52,26 @@ die() {
     exit 1
 }
 
+# the nginx processes of this run still alive after the suite: when a
+# master does not stop in time, the harness kills it (SIGKILL) and its
+# workers live on, e.g. one still reading a large request body
+reap() {
+    local match=$1 since=$2 p start pids=()
+
+    for p in /proc/[0-9]*; do
+        grep -qsF "$match" "$p/maps" || continue
+        start=$(sed 's/.*) //' "$p/stat" 2>/dev/null | awk '{ print $20 }')
+        if [ -n "$start" ] && [ "$start" -ge "$since" ]; then
+            pids+=("${p#/proc/}")
+        fi
+    done
+
+    if [ ${#pids[@]} -gt 0 ]; then
+        echo "  left running after the suite, killed: ${pids[*]}"
+        kill -KILL "${pids[@]}" 2>/dev/null || true
+    fi
+}
+
 
 # 1. system packages
 
@@ -115,11 +135,13 @@ if [ -z "$src" ] || [ ! -x "$src/configure" ]; then
     }
     src=$(find "$cache" -mindepth 1 -maxdepth 1 -type d -name 'nginx-1.22.*' \
           | sort | tail -1)
-    [ -n "$src" ] && [ -x "$src/configure" ] \
-        || die "apt-get source nginx did not give nginx 1.22 (see $cache)"
+    if [ -z "$src" ] || [ ! -x "$src/configure" ]; then
+        die "apt-get source nginx did not give nginx 1.22 (see $cache)"
+    fi
 fi
 
-log "nginx source: $src ($(ls "$cache"/*.dsc 2>/dev/null | xargs -r -n1 basename))"
+dsc=$(find "$cache" -maxdepth 1 -name '*.dsc' -printf '%f ' 2>/dev/null || true)
+log "nginx source: $src (${dsc% })"
 
 
 # 3. the sanitizer build
@@ -350,12 +372,16 @@ if [ ${#tests[@]} -eq 0 ]; then
     tests=(./*.test.js)
 fi
 
+since=$(sed 's/.*) //' /proc/self/stat | awk '{ print $20 }')
+
 set +e
 node --test --test-concurrency=1 \
     --test-timeout="${SANITIZE_TEST_TIMEOUT:-300000}" \
     "${tests[@]}" >"$out" 2>&1
 rc=$?
 set -e
+
+leftover=$(reap "$asan/nginx" "$since")
 
 t_end=$(date +%s)
 
@@ -392,12 +418,15 @@ for log_file in "$scratch"/*/error.log; do
              /^SUMMARY: / { on = 0; print "" }' "$log_file" | symbolize
     } >>"$reports"
 done
-# reports of nginx -t runs are in the suite's own output
-grep -qE 'Sanitizer|: runtime error: ' "$out" && {
-    echo "=== $out (nginx -t runs)"
-    grep -E '^ *(#[0-9]+ |SUMMARY: |.*: runtime error: |==[0-9]+==ERROR)' \
-        "$out" | symbolize
-} >>"$reports"
+# reports of "nginx -t" runs and of an nginx that did not start are only
+# in the suite's own output, in the harness's error message
+awk '/hit a sanitizer|nginx failed to start/ { on = 1; block = ""; hit = 0 }
+     on && /Sanitizer|: runtime error: / { hit = 1 }
+     on { block = block $0 "\n" }
+     on && (/SUMMARY: / || /^ *(code|failureType|stack):/) {
+         on = 0
+         if (hit) printf "=== %s\n%s\n", FILENAME, block
+     }' "$out" | symbolize >>"$reports"
 
 if [ -z "${SANITIZE_KEEP:-}" ]; then
     rm -rf "$scratch"
@@ -407,6 +436,7 @@ nreports=$(grep -cE '^ *SUMMARY: ' "$reports" || true)
 
 echo
 echo "sanitize: summary"
+[ -z "$leftover" ] || echo "$leftover"
 grep -E '^# (tests|pass|fail|cancelled|skipped|todo)' "$out" \
     | sed 's/^# /  /' || true
 echo "  failed:"
