@@ -166,6 +166,8 @@ static ngx_int_t ngx_http_bedrock_process_headers(ngx_http_request_t *r,
     ngx_http_upstream_t *u, ngx_http_bedrock_ctx_t *ctx);
 static ngx_int_t ngx_http_bedrock_process_body(ngx_http_request_t *r,
     ngx_http_upstream_t *u, ngx_http_bedrock_ctx_t *ctx);
+static ngx_int_t ngx_http_bedrock_dechunk(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_buf_t *b, ngx_str_t *piece);
 static ngx_int_t ngx_http_bedrock_body_append(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, u_char *data, size_t size);
 static ngx_int_t ngx_http_bedrock_translate(ngx_http_request_t *r,
@@ -1424,6 +1426,7 @@ ngx_http_bedrock_process_body(ngx_http_request_t *r, ngx_http_upstream_t *u,
 {
     size_t      size;
     ngx_int_t   rc;
+    ngx_str_t   piece;
     ngx_buf_t  *b;
 
     b = &u->buffer;
@@ -1445,27 +1448,17 @@ ngx_http_bedrock_process_body(ngx_http_request_t *r, ngx_http_upstream_t *u,
 
     } else {
 
-        while (b->pos < b->last) {
-
-#if (nginx_version >= 1027002)
-            rc = ngx_http_parse_chunked(r, b, &ctx->chunked, 0);
-#else
-            rc = ngx_http_parse_chunked(r, b, &ctx->chunked);
-#endif
+        for ( ;; ) {
+            rc = ngx_http_bedrock_dechunk(r, ctx, b, &piece);
 
             if (rc == NGX_OK) {
-                size = ngx_min((off_t) (b->last - b->pos),
-                               ctx->chunked.size);
-
-                if (ngx_http_bedrock_body_append(r, ctx, b->pos, size)
+                if (ngx_http_bedrock_body_append(r, ctx, piece.data,
+                                                 piece.len)
                     != NGX_OK)
                 {
                     return NGX_HTTP_UPSTREAM_INVALID_HEADER;
                 }
 
-                b->pos += size;
-                ctx->chunked.size -= size;
-                rc = NGX_AGAIN;
                 continue;
             }
 
@@ -1478,8 +1471,6 @@ ngx_http_bedrock_process_body(ngx_http_request_t *r, ngx_http_upstream_t *u,
                 break;
             }
 
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "upstream sent invalid chunked response");
             return NGX_HTTP_UPSTREAM_INVALID_HEADER;
         }
     }
@@ -1496,6 +1487,51 @@ ngx_http_bedrock_process_body(ngx_http_request_t *r, ngx_http_upstream_t *u,
     b->last = b->start;
 
     return rc;
+}
+
+
+/*
+ * The next piece of a chunked upstream body in b, for both the buffered and
+ * the streamed answers: NGX_OK with the piece (consumed from b), NGX_DONE
+ * after the last chunk, NGX_AGAIN when b holds no more of it, NGX_ERROR
+ * (logged) when the chunking is invalid.
+ */
+
+static ngx_int_t
+ngx_http_bedrock_dechunk(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx,
+    ngx_buf_t *b, ngx_str_t *piece)
+{
+    ngx_int_t  rc;
+
+    if (b->pos == b->last) {
+        return NGX_AGAIN;
+    }
+
+#if (nginx_version >= 1027002)
+    rc = ngx_http_parse_chunked(r, b, &ctx->chunked, 0);
+#else
+    rc = ngx_http_parse_chunked(r, b, &ctx->chunked);
+#endif
+
+    if (rc == NGX_OK) {
+        piece->data = b->pos;
+        piece->len = (size_t) ngx_min((off_t) (b->last - b->pos),
+                                      ctx->chunked.size);
+
+        b->pos += piece->len;
+        ctx->chunked.size -= piece->len;
+
+        return NGX_OK;
+    }
+
+    if (rc == NGX_DONE || rc == NGX_AGAIN) {
+        return rc;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "upstream sent invalid chunked response");
+
+    return NGX_ERROR;
 }
 
 
@@ -1844,6 +1880,7 @@ ngx_http_bedrock_stream_filter(void *data, ssize_t bytes)
 
     size_t                   size;
     ngx_int_t                rc;
+    ngx_str_t                piece;
     ngx_buf_t               *b;
     ngx_bedrock_error_t      err;
     ngx_http_upstream_t     *u;
@@ -1863,23 +1900,15 @@ ngx_http_bedrock_stream_filter(void *data, ssize_t bytes)
 
         if (ctx->length == -1) {
 
-#if (nginx_version >= 1027002)
-            rc = ngx_http_parse_chunked(r, b, &ctx->chunked, 0);
-#else
-            rc = ngx_http_parse_chunked(r, b, &ctx->chunked);
-#endif
+            rc = ngx_http_bedrock_dechunk(r, ctx, b, &piece);
 
             if (rc == NGX_OK) {
-                size = ngx_min((off_t) (b->last - b->pos),
-                               ctx->chunked.size);
-
-                rc = ngx_http_bedrock_stream_feed(r, ctx, b->pos, size);
+                rc = ngx_http_bedrock_stream_feed(r, ctx, piece.data,
+                                                  piece.len);
                 if (rc != NGX_OK) {
                     return rc;
                 }
 
-                b->pos += size;
-                ctx->chunked.size -= size;
                 continue;
             }
 
@@ -1895,9 +1924,6 @@ ngx_http_bedrock_stream_filter(void *data, ssize_t bytes)
             if (rc == NGX_AGAIN) {
                 break;
             }
-
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "upstream sent invalid chunked response");
 
             ngx_http_bedrock_status_error(NGX_HTTP_BAD_GATEWAY, &err);
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the integration suite with tests/eagain/eagain.so preloaded into
 # nginx (and only nginx): on every socket, every other read and write
-# fails with EAGAIN and the others move at most one byte, so that every
-# NGX_AGAIN path of the module runs (see tests/eagain/eagain.c).
+# fails with EAGAIN and the others move at most one byte (for the first
+# 64 KB each way, then 1 to 8192 bytes, varying), so that every NGX_AGAIN
+# path of the module runs (see tests/eagain/eagain.c).
 #
 #   scripts/eagain.sh [--no-deps] [--asan] [test file ...]
 #
@@ -13,6 +14,7 @@
 #
 # Environment (passed to the shim; see tests/eagain/eagain.c):
 #   EAGAIN_SHIM_MODE=rw  EAGAIN_SHIM_EVERY=2  EAGAIN_SHIM_MAX=1
+#   EAGAIN_SHIM_BYTES=65536
 #   EAGAIN_SHIM_VERBOSE=1   log every injection into nginx's error log
 #   EAGAIN_TEST_TIMEOUT     node --test-timeout per test, ms (300000)
 set -euo pipefail
@@ -143,6 +145,7 @@ export EAGAIN_SHIM_STATS="$stats"
 export EAGAIN_SHIM_MODE=${EAGAIN_SHIM_MODE:-rw}
 export EAGAIN_SHIM_EVERY=${EAGAIN_SHIM_EVERY:-2}
 export EAGAIN_SHIM_MAX=${EAGAIN_SHIM_MAX:-1}
+export EAGAIN_SHIM_BYTES=${EAGAIN_SHIM_BYTES:-65536}
 
 if [ "$asan" -eq 1 ]; then
     # as in scripts/sanitize.sh
@@ -157,7 +160,7 @@ suite="$out/suite.log"
 t_built=$(date +%s)
 log "running the suite: nginx $nginx_bin, LD_PRELOAD=$preload," \
     "mode $EAGAIN_SHIM_MODE, EAGAIN every $EAGAIN_SHIM_EVERY," \
-    "max $EAGAIN_SHIM_MAX byte(s) (log: $suite)"
+    "max $EAGAIN_SHIM_MAX byte(s) for $EAGAIN_SHIM_BYTES (log: $suite)"
 
 cd "$top/t"
 

@@ -118,6 +118,9 @@ static ngx_str_t *ngx_bedrock_form_escape(ngx_pool_t *pool, ngx_str_t *s);
 static ngx_int_t ngx_bedrock_secret_ok(ngx_bedrock_provider_t *p,
     ngx_bedrock_credentials_t *c);
 static void ngx_bedrock_creds_clear(ngx_bedrock_provider_t *p);
+static void ngx_bedrock_fetch_free(ngx_bedrock_provider_t *p);
+static void ngx_bedrock_credentials_cleanup(void *data);
+static void ngx_bedrock_wipe(ngx_str_t *s);
 static void ngx_bedrock_trim(ngx_str_t *s);
 
 
@@ -125,6 +128,7 @@ ngx_bedrock_provider_t *
 ngx_bedrock_credentials_init(ngx_cycle_t *cycle,
     ngx_bedrock_credentials_conf_t *conf, void *ssl)
 {
+    ngx_pool_cleanup_t      *cln;
     ngx_bedrock_provider_t  *p;
 
     p = ngx_pcalloc(cycle->pool, sizeof(ngx_bedrock_provider_t));
@@ -135,6 +139,16 @@ ngx_bedrock_credentials_init(ngx_cycle_t *cycle,
     p->pool = cycle->pool;
     p->log = cycle->log;
     p->ssl = ssl;
+
+    /* at worker exit, before the cycle pool goes: see the handler */
+
+    cln = ngx_pool_cleanup_add(cycle->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_bedrock_credentials_cleanup;
+    cln->data = p;
 
     ngx_queue_init(&p->waiters);
 
@@ -1348,6 +1362,12 @@ ngx_bedrock_fetched(ngx_bedrock_provider_t *p, ngx_bedrock_credentials_t *c,
             p->creds.session_token.data = d;
             (void) ngx_cpymem(d, c->session_token.data, c->session_token.len);
 
+            /* the parsed ones, in the fetch's pool */
+
+            ngx_bedrock_wipe(&c->access_key);
+            ngx_bedrock_wipe(&c->secret_key);
+            ngx_bedrock_wipe(&c->session_token);
+
             if (p->failures) {
                 ngx_log_error(NGX_LOG_NOTICE, p->log, 0,
                               "bedrock: AWS credentials from %s are "
@@ -1387,13 +1407,7 @@ ngx_bedrock_fetched(ngx_bedrock_provider_t *p, ngx_bedrock_credentials_t *c,
                                error ? error : "unknown error");
     }
 
-    if (p->fetch_pool) {
-        ngx_destroy_pool(p->fetch_pool);
-        p->fetch_pool = NULL;
-        p->fetch = NULL;
-        ngx_str_null(&p->imds_token);
-        ngx_str_null(&p->imds_role);
-    }
+    ngx_bedrock_fetch_free(p);
 
     if (!ngx_exiting && !ngx_terminate) {
         ngx_add_timer(&p->refresh, (ngx_msec_t) next * 1000);
@@ -1618,18 +1632,94 @@ ngx_bedrock_creds_clear(ngx_bedrock_provider_t *p)
 }
 
 
+/*
+ * The cycle pool's cleanup, run when a worker exits: a fetch in flight is
+ * closed and its pool freed, and whatever credentials the worker holds
+ * are wiped, the temporary ones with their pool, the static ones (copies
+ * in the cycle pool) in place, so that no key outlives the process's use
+ * of it in freed memory.
+ */
+
+static void
+ngx_bedrock_credentials_cleanup(void *data)
+{
+    ngx_bedrock_provider_t *p = data;
+
+    ngx_bedrock_credentials_t  *c;
+
+    if (p->refresh.timer_set) {
+        ngx_del_timer(&p->refresh);
+    }
+
+    if (p->fetch) {
+        ngx_bedrock_fetch_cancel(p->fetch);
+    }
+
+    ngx_bedrock_fetch_free(p);
+
+    if (p->creds_pool) {
+        ngx_bedrock_creds_clear(p);
+
+    } else {
+        c = &p->creds;
+
+        ngx_bedrock_wipe(&c->access_key);
+        ngx_bedrock_wipe(&c->secret_key);
+        ngx_bedrock_wipe(&c->session_token);
+        ngx_bedrock_wipe(&c->bearer);
+    }
+
+    ngx_memzero(&p->creds, sizeof(ngx_bedrock_credentials_t));
+}
+
+
+/* the response of the last fetch held keys: wiped before the pool goes */
+
+static void
+ngx_bedrock_fetch_free(ngx_bedrock_provider_t *p)
+{
+    ngx_buf_t  *b;
+
+    if (p->fetch_pool == NULL) {
+        return;
+    }
+
+    if (p->fetch && p->fetch->buf) {
+        b = p->fetch->buf;
+        ngx_explicit_memzero(b->start, b->end - b->start);
+    }
+
+    ngx_destroy_pool(p->fetch_pool);
+    p->fetch_pool = NULL;
+    p->fetch = NULL;
+    ngx_str_null(&p->imds_token);
+    ngx_str_null(&p->imds_role);
+}
+
+
+static void
+ngx_bedrock_wipe(ngx_str_t *s)
+{
+    if (s->len) {
+        ngx_explicit_memzero(s->data, s->len);
+    }
+}
+
+
 /* "2026-11-21T23:59:59Z", with optional fractions and a +00:00 offset */
 
 time_t
 ngx_bedrock_parse_iso8601(u_char *p, size_t len)
 {
-    u_char      *last;
+    u_char      *last, *frac;
     ngx_int_t    v[6], oh, om;
-    ngx_uint_t   i;
+    ngx_uint_t   i, leap;
     time_t       days, y, m, sign, offset;
 
-    static size_t  width[] = { 4, 2, 2, 2, 2, 2 };
-    static char    sep[] = "--T::";
+    static size_t     width[] = { 4, 2, 2, 2, 2, 2 };
+    static char       sep[] = "--T::";
+    static ngx_int_t  mdays[] = { 31, 28, 31, 30, 31, 30,
+                                  31, 31, 30, 31, 30, 31 };
 
     last = p + len;
 
@@ -1655,14 +1745,28 @@ ngx_bedrock_parse_iso8601(u_char *p, size_t len)
         }
     }
 
-    if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23
-        || v[4] > 59 || v[5] > 60)
-    {
+    if (v[1] < 1 || v[1] > 12 || v[3] > 23 || v[4] > 59 || v[5] > 60) {
         return 0;
     }
 
+    leap = (v[0] % 4 == 0 && v[0] % 100 != 0) || v[0] % 400 == 0;
+
+    if (v[2] < 1 || v[2] > mdays[v[1] - 1] + (v[1] == 2 && leap)) {
+        return 0;
+    }
+
+    /* fractions of a second: at least one digit */
+
     if (p < last && *p == '.') {
-        for (p++; p < last && *p >= '0' && *p <= '9'; p++) { /* void */ }
+        frac = ++p;
+
+        while (p < last && *p >= '0' && *p <= '9') {
+            p++;
+        }
+
+        if (p == frac) {
+            return 0;
+        }
     }
 
     offset = 0;

@@ -30,6 +30,12 @@ static void ngx_bedrock_stream_begin(ngx_bedrock_stream_t *st,
     ngx_bedrock_jw_t *w);
 static void ngx_bedrock_stream_end(ngx_bedrock_stream_t *st,
     ngx_bedrock_jw_t *w, char *finish_reason);
+static void ngx_bedrock_stream_delta(ngx_bedrock_stream_t *st,
+    ngx_bedrock_jw_t *w, char *key, ngx_str_t *value);
+static void ngx_bedrock_stream_tool_begin(ngx_bedrock_stream_t *st,
+    ngx_bedrock_jw_t *w, ngx_int_t tool);
+static void ngx_bedrock_stream_tool_end(ngx_bedrock_stream_t *st,
+    ngx_bedrock_jw_t *w);
 static void ngx_bedrock_stream_role(ngx_bedrock_stream_t *st,
     ngx_bedrock_jw_t *w);
 
@@ -186,12 +192,7 @@ ngx_bedrock_stream_content(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w,
         b->tool = st->tools++;
 
         ngx_bedrock_stream_role(st, w);
-        ngx_bedrock_stream_begin(st, w);
-        ngx_bedrock_jw_key(w, "tool_calls");
-        ngx_bedrock_jw_arr(w);
-        ngx_bedrock_jw_obj(w);
-        ngx_bedrock_jw_key(w, "index");
-        ngx_bedrock_jw_int(w, b->tool);
+        ngx_bedrock_stream_tool_begin(st, w, b->tool);
         ngx_bedrock_jw_key(w, "id");
         ngx_bedrock_jw_value(w, ngx_bedrock_json_get(tool, "toolUseId"));
         ngx_bedrock_jw_key(w, "type");
@@ -202,12 +203,7 @@ ngx_bedrock_stream_content(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w,
         ngx_bedrock_jw_value(w, ngx_bedrock_json_get(tool, "name"));
         ngx_bedrock_jw_key(w, "arguments");
         ngx_bedrock_jw_cstr(w, "");
-        ngx_bedrock_jw_obj_end(w);
-        ngx_bedrock_jw_obj_end(w);
-        ngx_bedrock_jw_arr_end(w);
-        ngx_bedrock_stream_end(st, w, NULL);
-
-        st->content = 1;
+        ngx_bedrock_stream_tool_end(st, w);
 
         return NGX_OK;
     }
@@ -221,13 +217,7 @@ ngx_bedrock_stream_content(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w,
             return NGX_OK;
         }
 
-        ngx_bedrock_stream_role(st, w);
-        ngx_bedrock_stream_begin(st, w);
-        ngx_bedrock_jw_key(w, "content");
-        ngx_bedrock_jw_str(w, &text->value);
-        ngx_bedrock_stream_end(st, w, NULL);
-
-        st->content = 1;
+        ngx_bedrock_stream_delta(st, w, "content", &text->value);
 
         return NGX_OK;
     }
@@ -242,22 +232,12 @@ ngx_bedrock_stream_content(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w,
             return NGX_OK;
         }
 
-        ngx_bedrock_stream_begin(st, w);
-        ngx_bedrock_jw_key(w, "tool_calls");
-        ngx_bedrock_jw_arr(w);
-        ngx_bedrock_jw_obj(w);
-        ngx_bedrock_jw_key(w, "index");
-        ngx_bedrock_jw_int(w, b->tool);
+        ngx_bedrock_stream_tool_begin(st, w, b->tool);
         ngx_bedrock_jw_key(w, "function");
         ngx_bedrock_jw_obj(w);
         ngx_bedrock_jw_key(w, "arguments");
         ngx_bedrock_jw_str(w, &input->value);
-        ngx_bedrock_jw_obj_end(w);
-        ngx_bedrock_jw_obj_end(w);
-        ngx_bedrock_jw_arr_end(w);
-        ngx_bedrock_stream_end(st, w, NULL);
-
-        st->content = 1;
+        ngx_bedrock_stream_tool_end(st, w);
 
         return NGX_OK;
     }
@@ -269,13 +249,8 @@ ngx_bedrock_stream_content(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w,
     if (reasoning && reasoning->type == NGX_BEDROCK_JSON_STRING
         && reasoning->value.len)
     {
-        ngx_bedrock_stream_role(st, w);
-        ngx_bedrock_stream_begin(st, w);
-        ngx_bedrock_jw_key(w, "reasoning_content");
-        ngx_bedrock_jw_str(w, &reasoning->value);
-        ngx_bedrock_stream_end(st, w, NULL);
-
-        st->content = 1;
+        ngx_bedrock_stream_delta(st, w, "reasoning_content",
+                                 &reasoning->value);
     }
 
     /* signatures, redacted reasoning, citations, tool results: not shown */
@@ -468,6 +443,51 @@ ngx_bedrock_stream_end(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w,
     ngx_bedrock_jw_obj_end(w);
     ngx_bedrock_jw_raw(w, "\n\n", 2);
     ngx_bedrock_jw_reset(w);
+}
+
+
+/* a chunk of one delta field: {"content":"..."} */
+
+static void
+ngx_bedrock_stream_delta(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w,
+    char *key, ngx_str_t *value)
+{
+    ngx_bedrock_stream_role(st, w);
+    ngx_bedrock_stream_begin(st, w);
+    ngx_bedrock_jw_key(w, key);
+    ngx_bedrock_jw_str(w, value);
+    ngx_bedrock_stream_end(st, w, NULL);
+
+    st->content = 1;
+}
+
+
+/* "data: {...,"delta":{"tool_calls":[{"index":n," */
+
+static void
+ngx_bedrock_stream_tool_begin(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w,
+    ngx_int_t tool)
+{
+    ngx_bedrock_stream_begin(st, w);
+    ngx_bedrock_jw_key(w, "tool_calls");
+    ngx_bedrock_jw_arr(w);
+    ngx_bedrock_jw_obj(w);
+    ngx_bedrock_jw_key(w, "index");
+    ngx_bedrock_jw_int(w, tool);
+}
+
+
+/* the end of a tool call chunk, from within its "function" object */
+
+static void
+ngx_bedrock_stream_tool_end(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w)
+{
+    ngx_bedrock_jw_obj_end(w);
+    ngx_bedrock_jw_obj_end(w);
+    ngx_bedrock_jw_arr_end(w);
+    ngx_bedrock_stream_end(st, w, NULL);
+
+    st->content = 1;
 }
 
 

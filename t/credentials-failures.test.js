@@ -92,6 +92,7 @@ describe('a refresh that fails', () => {
 
                 await src.setFailure(null);
                 await until(() => src.fetches >= 2, 'a successful retry', RECOVERY_MS);
+                await b.untilServedBy(`${kind}#2`);
                 b.keyring.revoke(src.issued[0].creds);
                 b.assertServedBy(await b.ask(), `${kind}#2`);
                 S.checkWire(b);

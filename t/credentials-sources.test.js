@@ -43,6 +43,7 @@ for (const [kind, S] of Object.entries(SOURCE_KINDS)) {
                 assert.ok(gap >= 1500 && gap <= 8000, `refreshed ${gap} ms after the first fetch, want about 3 s`);
                 S.checkRotated(b);
 
+                await b.untilServedBy(`${kind}#2`);
                 b.keyring.revoke(src.issued[0].creds);
                 b.assertServedBy(await b.ask(), `${kind}#2`);
                 await sleep(1500);

@@ -12,7 +12,7 @@ const { bedrock } = require('./lib/eventstream');
 const { startGateway } = require('./lib/gateway');
 const { assertOpenAIError, BEDROCK_ERRORS } = require('./lib/expect');
 const { streamChat } = require('./lib/sse');
-const { until } = require('./lib/http');
+const { until, sleep } = require('./lib/http');
 const { replayStream, USER_HI } = require('./lib/stream-expect');
 const {
     LEAD, REST, SLOW_PREFIX, streamLocations, MID_STREAM_FAILURES,
@@ -46,6 +46,14 @@ describe('streams failing midway', () => {
                 }
                 if (c.prefix === SLOW_PREFIX) {
                     assert.ok(res.elapsedMs >= 900, `the error came after the 1 s timeout (${res.elapsedMs} ms)`);
+                    // the core marks a response cut short by an upstream
+                    // timeout by closing the connection (README, Streaming)
+                    await until(() => res.socket.destroyed, 'nginx to close the client connection');
+                }
+                if (c.answer.truncateAfter !== undefined) {
+                    // a clean close upstream: the client's connection stays
+                    await sleep(200);
+                    assert.equal(res.socket.destroyed, false, 'the client connection is kept alive');
                 }
             });
         }

@@ -248,6 +248,26 @@ class ChainBench {
     }
 
     /** Asks until the answer is a 200 (after a source was repaired). */
+    /**
+     * Asks until a Bedrock call is signed with `label` ("sts#2"): the
+     * fake source counts a fetch once it has sent the answer, which nginx
+     * may still be reading (slowly so under scripts/eagain.sh). Every
+     * answer on the way must be a 200 signed with valid credentials.
+     */
+    async untilServedBy(label, timeoutMs = 10000) {
+        let seen;
+        await until(async () => {
+            const res = await this.ask();
+            assert.equal(res.status, 200, res.text);
+            assert.ok(this.fake.last.authOk, this.fake.last.authError);
+            seen = this.labelOf();
+            if (seen !== label) {
+                await sleep(50);
+            }
+            return seen === label;
+        }, `a Bedrock call signed with ${label} (last: ${seen})`, timeoutMs);
+    }
+
     async askUntilServed(timeoutMs = 30000) {
         let last;
         await until(async () => {

@@ -121,6 +121,7 @@ function openStream(url, body, { headers = {}, timeoutMs = 10000 } = {}) {
                     json: parseJson(text, null),
                     complete: res.complete,
                     aborted: destroyedByUs,
+                    socket: req.socket,
                     elapsedMs: Date.now() - started,
                 });
             });

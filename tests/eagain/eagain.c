@@ -6,7 +6,8 @@
  * On non-blocking stream sockets (fstat() S_ISSOCK, SO_TYPE SOCK_STREAM,
  * O_NONBLOCK), every EAGAIN_SHIM_EVERY-th call per socket and direction
  * fails with EAGAIN, starting with the first one, and the others move at
- * most EAGAIN_SHIM_MAX bytes.  Files, pipes, UDP and blocking sockets are
+ * most EAGAIN_SHIM_MAX bytes (for the first EAGAIN_SHIM_BYTES bytes, then
+ * a varying number of them).  Files, pipes, UDP and blocking sockets are
  * left alone, and so is every program whose name does not start with
  * EAGAIN_SHIM_PROGRAM ("nginx").
  *
@@ -41,6 +42,11 @@
  *                        every other one); 0: never
  *   EAGAIN_SHIM_MAX      at most this many bytes per call (default 1);
  *                        0: no limit
+ *   EAGAIN_SHIM_BYTES    the EAGAIN_SHIM_MAX limit holds for this many
+ *                        bytes of a socket in each direction (default
+ *                        65536; 0: for all of them); after them a call
+ *                        moves at most 1 to 8192 bytes, varying, so that a
+ *                        64 MB body does not take 64 M system calls
  *   EAGAIN_SHIM_PROGRAM  only in programs named so (default "nginx")
  *   EAGAIN_SHIM_VERBOSE  1: log every interference to stderr (nginx sends
  *                        stderr to its error log)
@@ -72,12 +78,16 @@
 #define SHIM_MAX_FD   65536
 #define SHIM_MAX_IOV  64
 
+#define SHIM_LATER_MAX  8192
+
 #define SHIM_READ     0
 #define SHIM_WRITE    1
 
 
 typedef struct {
     unsigned long      calls[2];
+    unsigned long      moved[2];
+    uint32_t           seq[2];
     uint32_t           owed;
     uint32_t           events;
     epoll_data_t       data;
@@ -121,11 +131,11 @@ static void shim_exit(void) __attribute__((destructor));
 static void *shim_real(const char *name);
 static int shim_target(int fd, int dir);
 static int shim_inject(int fd, int dir, const char *func);
-static size_t shim_limit(size_t len);
+static size_t shim_limit(int fd, int dir, size_t len);
 static void shim_done(int fd, int dir, ssize_t n, size_t asked,
     size_t len, const char *func);
-static int shim_iov(const struct iovec *iov, int n, struct iovec *out,
-    size_t *len, size_t *asked);
+static int shim_iov(int fd, int dir, const struct iovec *iov, int n,
+    struct iovec *out, size_t *len, size_t *asked);
 static void shim_owe(int fd, int dir);
 static int shim_deliverable(int epfd);
 static int shim_merge(int epfd, struct epoll_event *events, int n,
@@ -143,6 +153,7 @@ static int                   shim_enabled;
 static int                   shim_modes = (1 << SHIM_READ) | (1 << SHIM_WRITE);
 static unsigned long         shim_every = 2;
 static size_t                shim_max = 1;
+static unsigned long         shim_bytes = 65536;
 static int                   shim_verbose;
 static const char           *shim_stats;
 
@@ -219,6 +230,11 @@ shim_init(void)
         shim_max = strtoul(p, NULL, 10);
     }
 
+    p = getenv("EAGAIN_SHIM_BYTES");
+    if (p != NULL && *p != '\0') {
+        shim_bytes = strtoul(p, NULL, 10);
+    }
+
     p = getenv("EAGAIN_SHIM_VERBOSE");
     shim_verbose = (p != NULL && *p != '\0' && *p != '0');
 
@@ -234,9 +250,9 @@ shim_init(void)
 
     shim_enabled = 1;
 
-    shim_log("eagain-shim: pid %d: mode %s%s, EAGAIN every %lu, max %zu",
-             (int) getpid(), (shim_modes & 1) ? "r" : "",
-             (shim_modes & 2) ? "w" : "", shim_every, shim_max);
+    shim_log("eagain-shim: pid %d: mode %s%s, EAGAIN every %lu, max %zu "
+             "for %lu bytes", (int) getpid(), (shim_modes & 1) ? "r" : "",
+             (shim_modes & 2) ? "w" : "", shim_every, shim_max, shim_bytes);
 }
 
 
@@ -413,14 +429,34 @@ shim_inject(int fd, int dir, const char *func)
 }
 
 
+/*
+ * The most a call may move: shim_max bytes for the first shim_bytes bytes
+ * of a socket in a direction, then a size from a fixed pseudo-random
+ * sequence between 1 and SHIM_LATER_MAX, so that large transfers still
+ * split at varying places but finish in a reasonable time.
+ */
+
 static size_t
-shim_limit(size_t len)
+shim_limit(int fd, int dir, size_t len)
 {
-    if (shim_max != 0 && len > shim_max) {
-        return shim_max;
+    size_t      max;
+    shim_fd_t  *s;
+
+    if (shim_max == 0) {
+        return len;
     }
 
-    return len;
+    s = &shim_fds[fd];
+
+    if (shim_bytes == 0 || s->moved[dir] < shim_bytes) {
+        max = shim_max;
+
+    } else {
+        s->seq[dir] = s->seq[dir] * 1103515245 + 12345;
+        max = 1 + (s->seq[dir] >> 8) % SHIM_LATER_MAX;
+    }
+
+    return len > max ? max : len;
 }
 
 
@@ -434,6 +470,10 @@ static void
 shim_done(int fd, int dir, ssize_t n, size_t asked, size_t len,
     const char *func)
 {
+    if (n > 0) {
+        shim_fds[fd].moved[dir] += n;
+    }
+
     if (n > 0 && (size_t) n == asked && asked < len) {
         shim_n_short[dir]++;
         shim_owe(fd, dir);
@@ -443,11 +483,11 @@ shim_done(int fd, int dir, ssize_t n, size_t asked, size_t len,
 }
 
 
-/* the first bytes of an iovec array, up to shim_max of them */
+/* the first bytes of an iovec array, up to shim_limit() of them */
 
 static int
-shim_iov(const struct iovec *iov, int n, struct iovec *out, size_t *len,
-    size_t *asked)
+shim_iov(int fd, int dir, const struct iovec *iov, int n, struct iovec *out,
+    size_t *len, size_t *asked)
 {
     int     i, k;
     size_t  total, want, size;
@@ -459,7 +499,7 @@ shim_iov(const struct iovec *iov, int n, struct iovec *out, size_t *len,
     }
 
     *len = total;
-    want = shim_limit(total);
+    want = shim_limit(fd, dir, total);
 
     k = 0;
     size = 0;
@@ -599,6 +639,10 @@ shim_forget(int fd)
 
     s->calls[SHIM_READ] = 0;
     s->calls[SHIM_WRITE] = 0;
+    s->moved[SHIM_READ] = 0;
+    s->moved[SHIM_WRITE] = 0;
+    s->seq[SHIM_READ] = (uint32_t) fd;
+    s->seq[SHIM_WRITE] = (uint32_t) fd;
     s->owed = 0;
     s->registered = 0;
 
@@ -620,7 +664,7 @@ read(int fd, void *buf, size_t len)
         return -1;
     }
 
-    asked = shim_limit(len);
+    asked = shim_limit(fd, SHIM_READ, len);
     n = real_read(fd, buf, asked);
     shim_done(fd, SHIM_READ, n, asked, len, "read");
 
@@ -642,7 +686,7 @@ __read_chk(int fd, void *buf, size_t len, size_t buflen)
         return -1;
     }
 
-    asked = shim_limit(len);
+    asked = shim_limit(fd, SHIM_READ, len);
     n = real_read_chk(fd, buf, asked, buflen);
     shim_done(fd, SHIM_READ, n, asked, len, "read");
 
@@ -666,7 +710,8 @@ readv(int fd, const struct iovec *iov, int iovcnt)
         return -1;
     }
 
-    k = shim_iov(iov, iovcnt, part, &len, &asked);
+    k = shim_iov(fd, SHIM_READ, iov, iovcnt, part, &len,
+                 &asked);
     if (k == 0) {
         return real_readv(fd, iov, iovcnt);
     }
@@ -692,7 +737,7 @@ recv(int fd, void *buf, size_t len, int flags)
         return -1;
     }
 
-    asked = shim_limit(len);
+    asked = shim_limit(fd, SHIM_READ, len);
     n = real_recv(fd, buf, asked, flags);
     shim_done(fd, SHIM_READ, n, asked, len, "recv");
 
@@ -714,7 +759,7 @@ __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
         return -1;
     }
 
-    asked = shim_limit(len);
+    asked = shim_limit(fd, SHIM_READ, len);
     n = real_recv_chk(fd, buf, asked, buflen, flags);
     shim_done(fd, SHIM_READ, n, asked, len, "recv");
 
@@ -737,7 +782,7 @@ recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
         return -1;
     }
 
-    asked = shim_limit(len);
+    asked = shim_limit(fd, SHIM_READ, len);
     n = real_recvfrom(fd, buf, asked, flags, addr, addrlen);
     shim_done(fd, SHIM_READ, n, asked, len, "recvfrom");
 
@@ -760,7 +805,7 @@ __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
         return -1;
     }
 
-    asked = shim_limit(len);
+    asked = shim_limit(fd, SHIM_READ, len);
     n = real_recvfrom_chk(fd, buf, asked, buflen, flags, addr, addrlen);
     shim_done(fd, SHIM_READ, n, asked, len, "recvfrom");
 
@@ -782,7 +827,7 @@ write(int fd, const void *buf, size_t len)
         return -1;
     }
 
-    asked = shim_limit(len);
+    asked = shim_limit(fd, SHIM_WRITE, len);
     n = real_write(fd, buf, asked);
     shim_done(fd, SHIM_WRITE, n, asked, len, "write");
 
@@ -806,7 +851,8 @@ writev(int fd, const struct iovec *iov, int iovcnt)
         return -1;
     }
 
-    k = shim_iov(iov, iovcnt, part, &len, &asked);
+    k = shim_iov(fd, SHIM_WRITE, iov, iovcnt, part, &len,
+                 &asked);
     if (k == 0) {
         return real_writev(fd, iov, iovcnt);
     }
@@ -832,7 +878,7 @@ send(int fd, const void *buf, size_t len, int flags)
         return -1;
     }
 
-    asked = shim_limit(len);
+    asked = shim_limit(fd, SHIM_WRITE, len);
     n = real_send(fd, buf, asked, flags);
     shim_done(fd, SHIM_WRITE, n, asked, len, "send");
 
@@ -855,7 +901,7 @@ sendto(int fd, const void *buf, size_t len, int flags,
         return -1;
     }
 
-    asked = shim_limit(len);
+    asked = shim_limit(fd, SHIM_WRITE, len);
     n = real_sendto(fd, buf, asked, flags, addr, addrlen);
     shim_done(fd, SHIM_WRITE, n, asked, len, "sendto");
 
@@ -877,7 +923,7 @@ sendfile(int out, int in, off_t *offset, size_t count)
         return -1;
     }
 
-    asked = shim_limit(count);
+    asked = shim_limit(out, SHIM_WRITE, count);
     n = real_sendfile(out, in, offset, asked);
     shim_done(out, SHIM_WRITE, n, asked, count, "sendfile");
 
@@ -899,7 +945,7 @@ sendfile64(int out, int in, off64_t *offset, size_t count)
         return -1;
     }
 
-    asked = shim_limit(count);
+    asked = shim_limit(out, SHIM_WRITE, count);
     n = real_sendfile64(out, in, offset, asked);
     shim_done(out, SHIM_WRITE, n, asked, count, "sendfile64");
 
