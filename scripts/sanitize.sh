@@ -13,6 +13,7 @@
 #
 # Environment:
 #   SANITIZE_LEAKS=1   also run LeakSanitizer in nginx (see below; default 0)
+#   SANITIZE_SLOW_UNWIND=1  with it, whole stacks (slow: fetches time out)
 #   SANITIZE_TEST_TIMEOUT  node --test-timeout per test, ms (300000)
 #   SANITIZE_KEEP=1    keep the prefix dirs (error logs) of the suite's nginx
 #
@@ -34,7 +35,7 @@ for arg in "$@"; do
     case "$arg" in
         --no-deps)    deps=0 ;;
         --build-only) build_only=1 ;;
-        -h|--help)    sed -n '2,23p' "$0"; exit 0 ;;
+        -h|--help)    sed -n '2,22p' "$0"; exit 0 ;;
         -*)           echo "sanitize.sh: unknown option $arg" >&2; exit 2 ;;
         *)            tests+=("$arg") ;;
     esac
@@ -81,39 +82,15 @@ packages=(build-essential dpkg-dev libyajl-dev libssl-dev libpcre2-dev
 if [ "$deps" -eq 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
 
-    # "apt-get source" needs a deb-src entry; a fresh Debian 12 has none
-    if ! grep -rqsE '^[[:space:]]*(Types:.*deb-src|deb-src[[:space:]])' \
-            /etc/apt/sources.list /etc/apt/sources.list.d/
-    then
-        log "adding deb-src entries for bookworm"
-        cat >/etc/apt/sources.list.d/bedrock-deb-src.sources <<'EOF'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb-src
-URIs: http://deb.debian.org/debian-security
-Suites: bookworm-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-        apt_update=1
-    fi
-
     missing=()
     for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
             | grep -q 'ok installed' || missing+=("$p")
     done
 
-    if [ "${apt_update:-0}" -eq 1 ] || [ ${#missing[@]} -gt 0 ]; then
-        apt-get update -qq
-    fi
-
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
+        apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${missing[@]}" \
             >/dev/null
     fi
@@ -122,23 +99,10 @@ fi
 
 # 2. Debian's nginx source, cached
 
-src=$(find "$cache" -mindepth 1 -maxdepth 1 -type d -name 'nginx-1.22.*' \
-      2>/dev/null | sort | tail -1 || true)
-
-if [ -z "$src" ] || [ ! -x "$src/configure" ]; then
-    log "apt-get source nginx into $cache"
-    rm -rf "$cache"
-    mkdir -p "$cache"
-    (cd "$cache" && apt-get source -qq nginx >"$cache/apt-get.log" 2>&1) || {
-        tail -20 "$cache/apt-get.log" >&2
-        die "apt-get source nginx failed (is there a deb-src entry?)"
-    }
-    src=$(find "$cache" -mindepth 1 -maxdepth 1 -type d -name 'nginx-1.22.*' \
-          | sort | tail -1)
-    if [ -z "$src" ] || [ ! -x "$src/configure" ]; then
-        die "apt-get source nginx did not give nginx 1.22 (see $cache)"
-    fi
-fi
+# shellcheck source=scripts/nginx-source.sh
+. "$top/scripts/nginx-source.sh"
+nginx_source "$top" || die "no nginx source (apt-get source nginx)"
+src=$NGINX_SRC
 
 dsc=$(find "$cache" -maxdepth 1 -name '*.dsc' -printf '%f ' 2>/dev/null || true)
 log "nginx source: $src (${dsc% })"
@@ -334,8 +298,9 @@ ASAN_OPTIONS+=":detect_leaks=$leaks:detect_odr_violation=0"
 ASAN_OPTIONS+=":detect_stack_use_after_return=1"
 ASAN_OPTIONS+=":check_initialization_order=1:strict_init_order=1"
 ASAN_OPTIONS+=":print_summary=1:disable_coredump=1"
-if [ "$leaks" -eq 1 ]; then
-    # whole stacks through OpenSSL, which has no frame pointers
+if [ "$leaks" -eq 1 ] && [ -n "${SANITIZE_SLOW_UNWIND:-}" ]; then
+    # whole stacks through OpenSSL, which has no frame pointers; this
+    # makes every malloc() so slow that credential fetches time out
     ASAN_OPTIONS+=":fast_unwind_on_malloc=0"
 fi
 export UBSAN_OPTIONS="abort_on_error=1:halt_on_error=1:print_stacktrace=1"

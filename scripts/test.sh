@@ -5,7 +5,10 @@
 # code style, runs the integration suite (the real nginx loading the built
 # .so, against fake AWS endpoints that check every signature with AWS's own
 # signer), the conformance and unit tests of the protocol code under ASan
-# and UBSan, and a short run of every fuzz target.
+# and UBSan, a short run of every fuzz target, then the integration suite
+# twice more: on nginx and the module built with ASan and UBSan, and on
+# that build again with EAGAIN and short reads and writes forced on every
+# socket.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,3 +34,13 @@ scripts/compilers.sh
 #    tests of the protocol code, with ASan and UBSan, then a short run of
 #    each libFuzzer target (longer runs: scripts/unit.sh --fuzz-seconds N)
 scripts/unit.sh --fuzz --fuzz-seconds "${FUZZ_SECONDS:-15}"
+
+# 6. the whole integration suite on nginx and the module built from
+#    Debian's source with ASan, UBSan and NGX_DEBUG_PALLOC: any sanitizer
+#    report, [alert] or crashed worker fails it
+scripts/sanitize.sh
+
+# 7. and again with tests/eagain/eagain.so preloaded into that nginx:
+#    every other socket read and write fails with EAGAIN, the others move
+#    one byte (the first 64 KB of each connection, then varying sizes)
+scripts/eagain.sh --asan --no-deps

@@ -6,7 +6,7 @@
 #   scripts/unit.sh [--fuzz] [--fuzz-seconds N] [--seeds]
 #
 # On Debian 12, as root: installs what it needs (apt), fetches nginx's
-# source package (apt-get source nginx, cached in build/nginx-src), builds
+# source package (apt-get source nginx, cached in build/debian-src), builds
 # nginx's core, event and os objects with ASan and UBSan (and
 # NGX_DEBUG_PALLOC, so every pool allocation is its own malloc) and the
 # tests against them, then runs
@@ -62,45 +62,10 @@ fi
 
 # 2. nginx's source, as Debian ships it
 
-srcdir="$build/nginx-src"
-ngx=$(ls -d "$srcdir"/nginx-*/ 2>/dev/null | head -1 || true)
-
-fetch_nginx() {
-    rm -rf "$srcdir"
-    mkdir -p "$srcdir"
-    (cd "$srcdir" && apt-get source -qq nginx) >"$srcdir.log" 2>&1
-}
-
-if [ -z "$ngx" ] || [ ! -x "$ngx/configure" ]; then
-    if ! fetch_nginx; then
-        if ! grep -Eqrs '^deb-src|^Types:.*deb-src' /etc/apt/sources.list \
-                /etc/apt/sources.list.d/
-        then
-            echo "unit.sh: enabling Debian's source packages"
-            cat > /etc/apt/sources.list.d/bedrock-unit-src.sources <<'END'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-
-Types: deb-src
-URIs: http://deb.debian.org/debian-security
-Suites: bookworm-security
-Components: main
-END
-        fi
-
-        apt-get update -qq
-        fetch_nginx || {
-            tail -20 "$srcdir.log" >&2
-            exit 1
-        }
-    fi
-
-    ngx=$(ls -d "$srcdir"/nginx-*/ | head -1)
-fi
-
-ngx=${ngx%/}
+# shellcheck source=scripts/nginx-source.sh
+. "$top/scripts/nginx-source.sh"
+nginx_source "$top"
+ngx=$NGINX_SRC
 
 # 3. nginx's core, event and os objects, as a static library
 
@@ -119,7 +84,7 @@ build_nginx() {
     local dir="$1" cc="$2" objs
 
     if [ ! -f "$dir/Makefile" ] \
-       || [ "$(cat "$dir/.flags" 2>/dev/null)" != "$cc $core" ]
+       || [ "$(cat "$dir/.flags" 2>/dev/null)" != "$ngx $cc $core" ]
     then
         rm -rf "$dir"
         mkdir -p "$dir"
@@ -129,7 +94,7 @@ build_nginx() {
             tail -30 "$dir.configure.log" >&2
             exit 1
         }
-        echo "$cc $core" > "$dir/.flags"
+        echo "$ngx $cc $core" > "$dir/.flags"
     fi
 
     objs=$(grep -oE "^$dir/src/(core|event|os/unix)/[^ :]*\.o:" \

@@ -1,0 +1,63 @@
+# shellcheck shell=bash
+# Sourced by the scripts: Debian's nginx source package, unpacked once into
+# build/debian-src and shared by scripts/unit.sh and scripts/sanitize.sh.
+# "apt-get source" needs a deb-src entry, which a fresh Debian 12 lacks:
+# one for bookworm is added when there is none.
+#
+#   nginx_source <top>   sets NGINX_SRC to the unpacked source directory
+
+nginx_source_fetch() {
+    local cache=$1
+
+    rm -rf "$cache"
+    mkdir -p "$cache"
+    (cd "$cache" && apt-get source -qq nginx) >"$cache.log" 2>&1
+}
+
+nginx_source() {
+    local top=$1 cache
+
+    cache="$top/build/debian-src"
+    NGINX_SRC=$(find "$cache" -mindepth 1 -maxdepth 1 -type d \
+                -name 'nginx-1.*' 2>/dev/null | sort | tail -1 || true)
+
+    if [ -n "$NGINX_SRC" ] && [ -x "$NGINX_SRC/configure" ]; then
+        return 0
+    fi
+
+    if ! nginx_source_fetch "$cache"; then
+        if ! grep -Eqrs '^[[:space:]]*(deb-src[[:space:]]|Types:.*deb-src)' \
+                /etc/apt/sources.list /etc/apt/sources.list.d/
+        then
+            echo "nginx-source.sh: adding deb-src entries for bookworm"
+            cat >/etc/apt/sources.list.d/bedrock-deb-src.sources <<'END'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+END
+        fi
+
+        apt-get update -qq
+        if ! nginx_source_fetch "$cache"; then
+            tail -20 "$cache.log" >&2
+            echo "nginx-source.sh: apt-get source nginx failed" >&2
+            return 1
+        fi
+    fi
+
+    NGINX_SRC=$(find "$cache" -mindepth 1 -maxdepth 1 -type d \
+                -name 'nginx-1.*' | sort | tail -1)
+
+    if [ -z "$NGINX_SRC" ] || [ ! -x "$NGINX_SRC/configure" ]; then
+        echo "nginx-source.sh: no nginx source in $cache" >&2
+        return 1
+    fi
+}
