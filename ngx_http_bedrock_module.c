@@ -166,6 +166,8 @@ static ngx_int_t ngx_http_bedrock_process_headers(ngx_http_request_t *r,
     ngx_http_upstream_t *u, ngx_http_bedrock_ctx_t *ctx);
 static ngx_int_t ngx_http_bedrock_process_body(ngx_http_request_t *r,
     ngx_http_upstream_t *u, ngx_http_bedrock_ctx_t *ctx);
+static ngx_int_t ngx_http_bedrock_send_url_error(ngx_http_request_t *r,
+    ngx_uint_t status, char *code, char *fmt);
 static ngx_int_t ngx_http_bedrock_dechunk(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, ngx_buf_t *b, ngx_str_t *piece);
 static ngx_int_t ngx_http_bedrock_body_append(ngx_http_request_t *r,
@@ -577,24 +579,9 @@ ngx_http_bedrock_handler(ngx_http_request_t *r)
                                        alias.len ? &alias : NULL);
 
     default:
-        ngx_memzero(&err, sizeof(ngx_bedrock_error_t));
-
-        err.status = NGX_HTTP_NOT_FOUND;
-        ngx_str_set(&err.type, "invalid_request_error");
-        ngx_str_set(&err.code, "unknown_url");
-
-        err.message.data = ngx_pnalloc(r->pool, 64 + r->method_name.len
-                                                + r->uri.len);
-        if (err.message.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        err.message.len = ngx_sprintf(err.message.data,
-                                      "Unknown request URL: %V %V.",
-                                      &r->method_name, &r->uri)
-                          - err.message.data;
-
-        return ngx_http_bedrock_send_error(r, &err);
+        return ngx_http_bedrock_send_url_error(r, NGX_HTTP_NOT_FOUND,
+                                               "unknown_url",
+                                               "Unknown request URL: %V %V.");
     }
 }
 
@@ -2458,8 +2445,7 @@ ngx_http_bedrock_send_error(ngx_http_request_t *r, ngx_bedrock_error_t *err)
 static ngx_int_t
 ngx_http_bedrock_refuse_method(ngx_http_request_t *r, char *allow)
 {
-    ngx_table_elt_t      *h;
-    ngx_bedrock_error_t   err;
+    ngx_table_elt_t  *h;
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -2474,11 +2460,29 @@ ngx_http_bedrock_refuse_method(ngx_http_request_t *r, char *allow)
     h->next = NULL;
 #endif
 
+    return ngx_http_bedrock_send_url_error(r, NGX_HTTP_NOT_ALLOWED,
+                                           "method_not_allowed",
+                                           "Method %V is not allowed for %V.");
+}
+
+
+/*
+ * An invalid_request_error about the request line: fmt names the method
+ * and then the URI, as %V and %V, in fewer than 64 other bytes.
+ */
+
+static ngx_int_t
+ngx_http_bedrock_send_url_error(ngx_http_request_t *r, ngx_uint_t status,
+    char *code, char *fmt)
+{
+    ngx_bedrock_error_t  err;
+
     ngx_memzero(&err, sizeof(ngx_bedrock_error_t));
 
-    err.status = NGX_HTTP_NOT_ALLOWED;
+    err.status = status;
     ngx_str_set(&err.type, "invalid_request_error");
-    ngx_str_set(&err.code, "method_not_allowed");
+    err.code.data = (u_char *) code;
+    err.code.len = ngx_strlen(code);
 
     err.message.data = ngx_pnalloc(r->pool, 64 + r->method_name.len
                                             + r->uri.len);
@@ -2486,8 +2490,7 @@ ngx_http_bedrock_refuse_method(ngx_http_request_t *r, char *allow)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    err.message.len = ngx_sprintf(err.message.data,
-                                  "Method %V is not allowed for %V.",
+    err.message.len = ngx_sprintf(err.message.data, fmt,
                                   &r->method_name, &r->uri)
                       - err.message.data;
 

@@ -48,25 +48,8 @@ die() {
     exit 1
 }
 
-# the nginx processes of this run still alive after the suite: when a
-# master does not stop in time, the harness kills it (SIGKILL) and its
-# workers live on, e.g. one still reading a large request body
-reap() {
-    local match=$1 since=$2 p start pids=()
-
-    for p in /proc/[0-9]*; do
-        grep -qsF "$match" "$p/maps" || continue
-        start=$(sed 's/.*) //' "$p/stat" 2>/dev/null | awk '{ print $20 }')
-        if [ -n "$start" ] && [ "$start" -ge "$since" ]; then
-            pids+=("${p#/proc/}")
-        fi
-    done
-
-    if [ ${#pids[@]} -gt 0 ]; then
-        echo "  left running after the suite, killed: ${pids[*]}"
-        kill -KILL "${pids[@]}" 2>/dev/null || true
-    fi
-}
+# shellcheck source=scripts/reap.sh
+. "$top/scripts/reap.sh"
 
 mkdir -p "$out"
 
@@ -198,9 +181,10 @@ grep -E '^# (tests|pass|fail|cancelled|skipped|todo)' "$suite" \
 echo "  failed:"
 grep -E '^ *not ok' "$suite" | sed 's/^/  /' | head -100 || true
 echo "  shim: $totals"
+sanitizer=0
 if [ "$asan" -eq 1 ]; then
-    echo "  sanitizer lines in the suite output:" \
-         "$(grep -cE 'Sanitizer|: runtime error: ' "$suite" || true)"
+    sanitizer=$(grep -cE 'Sanitizer|: runtime error: ' "$suite" || true)
+    echo "  sanitizer lines in the suite output: $sanitizer"
 fi
 echo "  build: $((t_built - t_start)) s, suite: $((t_end - t_built)) s"
 
@@ -208,7 +192,7 @@ if [ "$injected" -eq 0 ]; then
     die "the shim injected nothing: is it loaded into nginx?"
 fi
 
-if [ "$rc" -ne 0 ]; then
+if [ "$rc" -ne 0 ] || [ "$sanitizer" -ne 0 ]; then
     echo "eagain: FAILED (node --test exit $rc; full log: $suite)"
     exit 1
 fi
