@@ -6,12 +6,27 @@
 #
 #   nginx_source <top>   sets NGINX_SRC to the unpacked source directory
 
+# the newest source version first; when a mirror lists a version it cannot
+# serve (a 404 for the security suite's files), the ones after it
 nginx_source_fetch() {
-    local cache=$1
+    local cache=$1 v versions
 
-    rm -rf "$cache"
-    mkdir -p "$cache"
-    (cd "$cache" && apt-get source -qq nginx) >"$cache.log" 2>&1
+    versions=$(apt-cache showsrc nginx 2>/dev/null \
+               | sed -n 's/^Version: //p' | sort -u -r -V)
+
+    : >"$cache.log"
+
+    for v in "" $versions; do
+        rm -rf "$cache"
+        mkdir -p "$cache"
+        if (cd "$cache" && apt-get source -qq "nginx${v:+=$v}") \
+               >>"$cache.log" 2>&1
+        then
+            return 0
+        fi
+    done
+
+    return 1
 }
 
 nginx_source() {
