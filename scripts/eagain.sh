@@ -115,10 +115,13 @@ if [ "$deps" -eq 1 ]; then
     ensure_node "$top"
 fi
 
-stats="$out/stats"
-rm -f "$stats"
+# nginx workers run as nobody: the file they append their counts to must
+# be reachable by them, and the checkout may not be (a clone in a mktemp
+# -d directory is 0700)
+stats_dir=$(mktemp -d /tmp/bedrock-eagain.XXXXXX)
+chmod 0755 "$stats_dir"
+stats="$stats_dir/stats"
 : >"$stats"
-# nginx workers run as nobody
 chmod 0666 "$stats"
 
 export NGINX_BIN="$nginx_bin"
@@ -172,6 +175,8 @@ totals=$(awk '{ for (i = 3; i < NF; i += 2) sum[$i] += $(i + 1); n++ }
                          sum["short_read"], sum["short_write"], sum["events"]
               }' "$stats")
 injected=$(awk '{ n += $4 + $6 } END { print n + 0 }' "$stats")
+cp "$stats" "$out/stats"
+rm -rf "$stats_dir"
 
 echo
 echo "eagain: summary"
