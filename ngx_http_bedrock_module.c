@@ -220,6 +220,7 @@ static ngx_int_t ngx_http_bedrock_usage_variable(ngx_http_request_t *r,
 static ngx_int_t ngx_http_bedrock_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_bedrock_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_bedrock_init_process(ngx_cycle_t *cycle);
+static void ngx_http_bedrock_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_bedrock_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_bedrock_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf,
@@ -451,7 +452,7 @@ ngx_module_t  ngx_http_bedrock_module = {
     ngx_http_bedrock_init_process,         /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_bedrock_exit_process,         /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -2858,6 +2859,20 @@ ngx_http_bedrock_init_process(ngx_cycle_t *cycle)
     }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_bedrock_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_bedrock_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_bedrock_module);
+
+    if (bmcf && bmcf->provider) {
+        ngx_bedrock_credentials_exit(bmcf->provider);
+    }
 }
 
 

@@ -101,7 +101,8 @@ fi
     "$top/tests/eagain/selftest.c" || die "cannot build the self-test"
 
 LD_PRELOAD="$shim" EAGAIN_SHIM_PROGRAM=eagain-selftest EAGAIN_SHIM_EVERY=2 \
-    EAGAIN_SHIM_MAX=1 EAGAIN_SHIM_MODE=rw "$out/eagain-selftest" \
+    EAGAIN_SHIM_MAX=1 EAGAIN_SHIM_BYTES=4 EAGAIN_SHIM_MODE=rw \
+    "$out/eagain-selftest" \
     || die "the shim does not work (tests/eagain/selftest.c)"
 
 log "shim: $shim (self-test ok)"
@@ -119,6 +120,7 @@ fi
 # be reachable by them, and the checkout may not be (a clone in a mktemp
 # -d directory is 0700)
 stats_dir=$(mktemp -d /tmp/bedrock-eagain.XXXXXX)
+trap 'rm -rf "$stats_dir"' EXIT
 chmod 0755 "$stats_dir"
 stats="$stats_dir/stats"
 : >"$stats"
@@ -176,7 +178,6 @@ totals=$(awk '{ for (i = 3; i < NF; i += 2) sum[$i] += $(i + 1); n++ }
               }' "$stats")
 injected=$(awk '{ n += $4 + $6 } END { print n + 0 }' "$stats")
 cp "$stats" "$out/stats"
-rm -rf "$stats_dir"
 
 echo
 echo "eagain: summary"

@@ -14,6 +14,7 @@ nginx_source_fetch() {
     versions=$(apt-cache showsrc nginx 2>/dev/null \
                | sed -n 's/^Version: //p' | sort -u -r -V)
 
+    mkdir -p "${cache%/*}"
     : >"$cache.log"
 
     for v in "" $versions; do

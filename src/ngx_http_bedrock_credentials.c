@@ -1231,6 +1231,13 @@ ngx_bedrock_fetch_handler(ngx_bedrock_fetch_t *f)
     }
 
     if (rc != NGX_OK) {
+
+        /* what was parsed before the failure, in the fetch's pool */
+
+        ngx_bedrock_wipe(&c.access_key);
+        ngx_bedrock_wipe(&c.secret_key);
+        ngx_bedrock_wipe(&c.session_token);
+
         ngx_bedrock_fetched(p, NULL, "the answer holds no credentials");
         return;
     }
@@ -1633,12 +1640,20 @@ ngx_bedrock_creds_clear(ngx_bedrock_provider_t *p)
 
 
 /*
- * The cycle pool's cleanup, run when a worker exits: a fetch in flight is
- * closed and its pool freed, and whatever credentials the worker holds
- * are wiped, the temporary ones with their pool, the static ones (copies
- * in the cycle pool) in place, so that no key outlives the process's use
- * of it in freed memory.
+ * When a worker exits: from the module's exit_process hook, so that a fetch
+ * in flight is closed before nginx looks for sockets left open (an alert
+ * at a graceful stop), and again as the cycle pool's cleanup.  The fetch's
+ * pool is freed and whatever credentials the worker holds are wiped, the
+ * temporary ones with their pool, the static ones (copies in the cycle
+ * pool) in place.  Running it twice is harmless.
  */
+
+void
+ngx_bedrock_credentials_exit(ngx_bedrock_provider_t *p)
+{
+    ngx_bedrock_credentials_cleanup(p);
+}
+
 
 static void
 ngx_bedrock_credentials_cleanup(void *data)
@@ -1689,6 +1704,11 @@ ngx_bedrock_fetch_free(ngx_bedrock_provider_t *p)
         ngx_explicit_memzero(b->start, b->end - b->start);
     }
 
+    /* IMDS: in the buffers of the earlier exchanges */
+
+    ngx_bedrock_wipe(&p->imds_token);
+    ngx_bedrock_wipe(&p->imds_role);
+
     ngx_destroy_pool(p->fetch_pool);
     p->fetch_pool = NULL;
     p->fetch = NULL;
@@ -1716,8 +1736,8 @@ ngx_bedrock_parse_iso8601(u_char *p, size_t len)
     ngx_uint_t   i, leap;
     time_t       days, y, m, sign, offset;
 
-    static size_t     width[] = { 4, 2, 2, 2, 2, 2 };
     static char       sep[] = "--T::";
+    static size_t     width[] = { 4, 2, 2, 2, 2, 2 };
     static ngx_int_t  mdays[] = { 31, 28, 31, 30, 31, 30,
                                   31, 31, 30, 31, 30, 31 };
 

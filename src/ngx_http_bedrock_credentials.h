@@ -61,6 +61,7 @@ ngx_int_t ngx_bedrock_credentials_wait(ngx_bedrock_provider_t *p,
     ngx_bedrock_credentials_waiter_t *w);
 void ngx_bedrock_credentials_cancel_wait(ngx_bedrock_credentials_waiter_t *w);
 ngx_str_t *ngx_bedrock_credentials_status(ngx_bedrock_provider_t *p);
+void ngx_bedrock_credentials_exit(ngx_bedrock_provider_t *p);
 
 /* parsers, free of I/O */
 time_t ngx_bedrock_parse_iso8601(u_char *p, size_t len);

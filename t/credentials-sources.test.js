@@ -51,6 +51,19 @@ for (const [kind, S] of Object.entries(SOURCE_KINDS)) {
             },
         ));
 
+        it('a graceful stop during a fetch closes it, without waiting for it', () => withChain(
+            S.sources({ delayMs: 5000 }),
+            async (b) => {
+                await b.start({ env: S.env(b) });
+                const src = b.sources[kind];
+                await until(() => src.requests.length >= 1, 'the fetch to reach the source', 5000);
+                const t0 = Date.now();
+                // stop() fails on an [alert] such as "open socket ... left"
+                await b.nginx.stop();
+                assert.ok(Date.now() - t0 < 4000, `the stop took ${Date.now() - t0} ms`);
+            },
+        ));
+
         it('10 requests arriving at start wait for one fetch', () => withChain(
             S.sources({ delayMs: 300 }),
             async (b) => {

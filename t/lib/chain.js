@@ -247,7 +247,6 @@ class ChainBench {
             `no warn/error line in error.log matching ${re} (${what}):\n${this.problems().join('\n')}`);
     }
 
-    /** Asks until the answer is a 200 (after a source was repaired). */
     /**
      * Asks until a Bedrock call is signed with `label` ("sts#2"): the
      * fake source counts a fetch once it has sent the answer, which nginx
@@ -255,19 +254,23 @@ class ChainBench {
      * answer on the way must be a 200 signed with valid credentials.
      */
     async untilServedBy(label, timeoutMs = 10000) {
-        let seen;
-        await until(async () => {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
             const res = await this.ask();
             assert.equal(res.status, 200, res.text);
             assert.ok(this.fake.last.authOk, this.fake.last.authError);
-            seen = this.labelOf();
-            if (seen !== label) {
-                await sleep(50);
+            const seen = this.labelOf();
+            if (seen === label) {
+                return;
             }
-            return seen === label;
-        }, `a Bedrock call signed with ${label} (last: ${seen})`, timeoutMs);
+            if (Date.now() > deadline) {
+                throw new Error(`no Bedrock call signed with ${label} in ${timeoutMs} ms (last: ${seen})`);
+            }
+            await sleep(50);
+        }
     }
 
+    /** Asks until the answer is a 200 (after a source was repaired). */
     async askUntilServed(timeoutMs = 30000) {
         let last;
         await until(async () => {

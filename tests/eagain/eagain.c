@@ -454,6 +454,10 @@ shim_limit(int fd, int dir, size_t len)
     } else {
         s->seq[dir] = s->seq[dir] * 1103515245 + 12345;
         max = 1 + (s->seq[dir] >> 8) % SHIM_LATER_MAX;
+
+        if (max < shim_max) {
+            max = shim_max;
+        }
     }
 
     return len > max ? max : len;
@@ -710,8 +714,7 @@ readv(int fd, const struct iovec *iov, int iovcnt)
         return -1;
     }
 
-    k = shim_iov(fd, SHIM_READ, iov, iovcnt, part, &len,
-                 &asked);
+    k = shim_iov(fd, SHIM_READ, iov, iovcnt, part, &len, &asked);
     if (k == 0) {
         return real_readv(fd, iov, iovcnt);
     }
@@ -851,8 +854,7 @@ writev(int fd, const struct iovec *iov, int iovcnt)
         return -1;
     }
 
-    k = shim_iov(fd, SHIM_WRITE, iov, iovcnt, part, &len,
-                 &asked);
+    k = shim_iov(fd, SHIM_WRITE, iov, iovcnt, part, &len, &asked);
     if (k == 0) {
         return real_writev(fd, iov, iovcnt);
     }

@@ -3,12 +3,14 @@
  * Self-test of eagain.so, run by scripts/eagain.sh as
  *
  *   LD_PRELOAD=eagain.so EAGAIN_SHIM_PROGRAM=eagain-selftest \
- *       EAGAIN_SHIM_EVERY=2 EAGAIN_SHIM_MAX=1 eagain-selftest
+ *       EAGAIN_SHIM_EVERY=2 EAGAIN_SHIM_MAX=1 EAGAIN_SHIM_BYTES=4 \
+ *       eagain-selftest
  *
  * On a non-blocking socket pair registered edge-triggered with epoll:
  * every other send() fails with EAGAIN and the others move one byte, a
  * file is not touched, and after the shim cuts a read short, epoll_wait()
- * reports the socket again although no new data came.
+ * reports the socket again although no new data came; once 4 bytes have
+ * gone one way, calls move more than one byte.
  */
 
 
@@ -33,8 +35,9 @@
 int
 main(void)
 {
-    int                 sv[2], ep, fd, i, n;
-    char                buf[64], name[] = "/tmp/eagain-selftest.XXXXXX";
+    int                 sv[2], sv2[2], ep, fd, i, n, more;
+    char                buf[64], big[256];
+    char                name[] = "/tmp/eagain-selftest.XXXXXX";
     ssize_t             rc;
     struct epoll_event  ev, events[4];
 
@@ -115,6 +118,32 @@ main(void)
 
     n = epoll_wait(ep, events, 4, 100);
     check(n == 0);
+
+    /* EAGAIN_SHIM_BYTES: one byte a call for the first 4, then more */
+
+    check(socketpair(AF_UNIX, SOCK_STREAM|SOCK_NONBLOCK, 0, sv2) == 0);
+    memset(big, 'x', sizeof(big));
+
+    for (i = 0; i < 8; i++) {
+        rc = send(sv2[0], big, sizeof(big), 0);
+
+        if (i % 2 == 0) {
+            check(rc == -1 && errno == EAGAIN);
+
+        } else {
+            check(rc == 1);
+        }
+    }
+
+    more = 0;
+
+    for (i = 0; i < 20 && !more; i++) {
+        rc = send(sv2[0], big, sizeof(big), 0);
+        check(rc == -1 || rc >= 1);
+        more = (rc > 1);
+    }
+
+    check(more);
 
     printf("eagain-selftest: ok\n");
 
