@@ -48,8 +48,8 @@ die() {
     exit 1
 }
 
-# shellcheck source=scripts/reap.sh
-. "$top/scripts/reap.sh"
+# shellcheck source=scripts/suite.sh
+. "$top/scripts/suite.sh"
 
 mkdir -p "$out"
 
@@ -151,21 +151,9 @@ log "running the suite: nginx $nginx_bin, LD_PRELOAD=$preload," \
     "max $EAGAIN_SHIM_MAX byte(s) for $EAGAIN_SHIM_BYTES (log: $suite)"
 
 cd "$top/t"
-
-if [ ${#tests[@]} -eq 0 ]; then
-    tests=(./*.test.js)
-fi
-
-since=$(sed 's/.*) //' /proc/self/stat | awk '{ print $20 }')
-
-set +e
-node --test --test-concurrency=1 \
-    --test-timeout="${EAGAIN_TEST_TIMEOUT:-300000}" \
-    "${tests[@]}" >"$suite" 2>&1
-rc=$?
-set -e
-
-leftover=$(reap "$shim" "$since")
+run_suite "$suite" "${EAGAIN_TEST_TIMEOUT:-300000}" "$shim" \
+    ${tests[@]+"${tests[@]}"}
+rc=$SUITE_RC
 
 t_end=$(date +%s)
 
@@ -181,11 +169,7 @@ cp "$stats" "$out/stats"
 
 echo
 echo "eagain: summary"
-[ -z "$leftover" ] || echo "$leftover"
-grep -E '^# (tests|pass|fail|cancelled|skipped|todo)' "$suite" \
-    | sed 's/^# /  /' || true
-echo "  failed:"
-grep -E '^ *not ok' "$suite" | sed 's/^/  /' | head -100 || true
+suite_summary "$suite"
 echo "  shim: $totals"
 sanitizer=0
 if [ "$asan" -eq 1 ]; then

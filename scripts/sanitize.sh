@@ -53,8 +53,8 @@ die() {
     exit 1
 }
 
-# shellcheck source=scripts/reap.sh
-. "$top/scripts/reap.sh"
+# shellcheck source=scripts/suite.sh
+. "$top/scripts/suite.sh"
 
 
 # 1. system packages
@@ -315,21 +315,9 @@ reports="$asan/reports.log"
 log "running the suite against $NGINX_BIN (log: $out)"
 
 cd "$top/t"
-
-if [ ${#tests[@]} -eq 0 ]; then
-    tests=(./*.test.js)
-fi
-
-since=$(sed 's/.*) //' /proc/self/stat | awk '{ print $20 }')
-
-set +e
-node --test --test-concurrency=1 \
-    --test-timeout="${SANITIZE_TEST_TIMEOUT:-300000}" \
-    "${tests[@]}" >"$out" 2>&1
-rc=$?
-set -e
-
-leftover=$(reap "$asan/nginx" "$since")
+run_suite "$out" "${SANITIZE_TEST_TIMEOUT:-300000}" "$asan/nginx" \
+    ${tests[@]+"${tests[@]}"}
+rc=$SUITE_RC
 
 t_end=$(date +%s)
 
@@ -384,11 +372,7 @@ nreports=$(grep -cE '^ *SUMMARY: ' "$reports" || true)
 
 echo
 echo "sanitize: summary"
-[ -z "$leftover" ] || echo "$leftover"
-grep -E '^# (tests|pass|fail|cancelled|skipped|todo)' "$out" \
-    | sed 's/^# /  /' || true
-echo "  failed:"
-grep -E '^ *not ok' "$out" | sed 's/^/  /' | head -100 || true
+suite_summary "$out"
 echo "  sanitizer reports: $nreports (full: $reports)"
 # one line per distinct report: what, and the first frame in the module
 awk '/: runtime error: |==ERROR: / {
