@@ -28,6 +28,9 @@
 /* the size of the buffers SSE events are written into */
 #define NGX_HTTP_BEDROCK_SSE_BUF       4096
 
+/* Retry-After, in seconds, on a 429 or 503 that gives none of its own */
+#define NGX_HTTP_BEDROCK_RETRY_AFTER   "1"
+
 
 typedef enum {
     ngx_http_bedrock_route_unknown = 0,
@@ -91,11 +94,29 @@ typedef struct {
 } ngx_http_bedrock_loc_conf_t;
 
 
+#if (NGX_HTTP_SSL)
+
+/* a TLS context and the settings it was made with, shared by locations */
+
+typedef struct {
+    ngx_uint_t                     protocols;
+    ngx_str_t                      ciphers;
+    ngx_flag_t                     verify;
+    ngx_uint_t                     verify_depth;
+    ngx_str_t                      trusted_certificate;
+    ngx_flag_t                     session_reuse;
+    ngx_ssl_t                     *ssl;
+} ngx_http_bedrock_ssl_ctx_t;
+
+#endif
+
+
 typedef struct {
     ngx_bedrock_credentials_conf_t   credentials;
     ngx_bedrock_provider_t          *provider;  /* each worker's */
 #if (NGX_HTTP_SSL)
     ngx_ssl_t                       *ssl;       /* for STS over https */
+    ngx_array_t                      ssl_ctxs;  /* of bedrock_ssl_ctx_t */
 #endif
 } ngx_http_bedrock_main_conf_t;
 
@@ -115,6 +136,7 @@ typedef struct {
     off_t                          length;   /* -1: chunked */
     ngx_str_t                      aws_type;
     ngx_str_t                      request_id;
+    ngx_str_t                      retry_after;  /* delta-seconds */
     u_char                        *resp_start;
     u_char                        *resp_pos;
     u_char                        *resp_end;
@@ -178,6 +200,10 @@ static ngx_int_t ngx_http_bedrock_stream_start(ngx_http_request_t *r,
     ngx_http_upstream_t *u, ngx_http_bedrock_ctx_t *ctx);
 static ngx_int_t ngx_http_bedrock_push_header(ngx_http_upstream_t *u,
     char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_bedrock_retry_after(ngx_list_t *headers,
+    ngx_str_t *value);
+static ngx_uint_t ngx_http_bedrock_has_header(ngx_http_request_t *r,
+    char *name);
 static ngx_int_t ngx_http_bedrock_filter_init(void *data);
 static ngx_int_t ngx_http_bedrock_filter(void *data, ssize_t bytes);
 static ngx_int_t ngx_http_bedrock_stream_filter(void *data, ssize_t bytes);
@@ -784,6 +810,14 @@ ngx_http_bedrock_proceed(ngx_http_request_t *r)
                               "The gateway's AWS credentials are "
                               "unavailable; its error log says where it "
                               "looked.");
+
+        if (ngx_http_bedrock_retry_after(&r->headers_out.headers, NULL)
+            != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
         ngx_http_finalize_request(r, ngx_http_bedrock_send_error(r, &err));
         return;
     }
@@ -1201,6 +1235,7 @@ ngx_http_bedrock_reinit_request(ngx_http_request_t *r)
     ctx->length = 0;
     ngx_str_null(&ctx->aws_type);
     ngx_str_null(&ctx->request_id);
+    ngx_str_null(&ctx->retry_after);
     ctx->resp_pos = ctx->resp_start;
     ngx_str_null(&ctx->out);
     ngx_str_null(&ctx->stop_reason);
@@ -1323,6 +1358,24 @@ ngx_http_bedrock_process_headers(ngx_http_request_t *r,
 
         } else if (ngx_http_bedrock_header_is("x-amzn-errortype")) {
             dst = &ctx->aws_type;
+
+        } else if (ngx_http_bedrock_header_is("retry-after")) {
+
+            /* delta-seconds only, passed on as they are */
+
+            if (value.len == 0 || value.len > 9) {
+                continue;
+            }
+
+            for (len = 0; len < value.len; len++) {
+                if (value.data[len] < '0' || value.data[len] > '9') {
+                    break;
+                }
+            }
+
+            if (len == value.len) {
+                dst = &ctx->retry_after;
+            }
 
         } else if (ngx_http_bedrock_header_is("content-length")) {
 
@@ -1660,9 +1713,21 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
         }
 
         u->headers_in.status_n = err.status;
+
+        /* a throttled client is told when to come back */
+
+        if ((err.status == NGX_HTTP_TOO_MANY_REQUESTS
+             || err.status == NGX_HTTP_SERVICE_UNAVAILABLE
+             || ctx->retry_after.len)
+            && ngx_http_bedrock_retry_after(&u->headers_in.headers,
+                                            &ctx->retry_after)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
-    /* nothing of Bedrock's headers is passed on but its request id */
+    /* nothing of Bedrock's headers is passed on but these */
 
     u->headers_in.content_length_n = ctx->out.len;
     u->keepalive = !ctx->connection_close;
@@ -1786,6 +1851,73 @@ ngx_http_bedrock_push_header(ngx_http_upstream_t *u, char *name,
 #endif
 
     return NGX_OK;
+}
+
+
+/*
+ * Retry-After: the value given (Bedrock's), else the default.  Clients
+ * such as LangChain retry a 429 only when it carries one.
+ */
+
+static ngx_int_t
+ngx_http_bedrock_retry_after(ngx_list_t *headers, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    h->lowcase_key = (u_char *) "retry-after";
+
+    if (value != NULL && value->len) {
+        h->value = *value;
+
+    } else {
+        ngx_str_set(&h->value, NGX_HTTP_BEDROCK_RETRY_AFTER);
+    }
+
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_bedrock_has_header(ngx_http_request_t *r, char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash != 0 && h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return 1;
+        }
+    }
 }
 
 
@@ -2629,6 +2761,17 @@ ngx_http_bedrock_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    /* limit_req's refusals: unless the configuration added one itself */
+
+    if ((r->headers_out.status == NGX_HTTP_TOO_MANY_REQUESTS
+         || r->headers_out.status == NGX_HTTP_SERVICE_UNAVAILABLE)
+        && !ngx_http_bedrock_has_header(r, "retry-after")
+        && ngx_http_bedrock_retry_after(&r->headers_out.headers, NULL)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     ctx->replied = 1;
     ctx->replace_body = 1;
 
@@ -2879,7 +3022,23 @@ ngx_http_bedrock_exit_process(ngx_cycle_t *cycle)
 static void *
 ngx_http_bedrock_create_main_conf(ngx_conf_t *cf)
 {
-    return ngx_pcalloc(cf->pool, sizeof(ngx_http_bedrock_main_conf_t));
+    ngx_http_bedrock_main_conf_t  *bmcf;
+
+    bmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_bedrock_main_conf_t));
+    if (bmcf == NULL) {
+        return NULL;
+    }
+
+#if (NGX_HTTP_SSL)
+    if (ngx_array_init(&bmcf->ssl_ctxs, cf->pool, 4,
+                       sizeof(ngx_http_bedrock_ssl_ctx_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+#endif
+
+    return bmcf;
 }
 
 
@@ -3057,6 +3216,15 @@ ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 #if (NGX_HTTP_SSL)
             conf->upstream.ssl = prev->upstream.ssl;
 #endif
+        }
+
+        /*
+         * a "limit_except" block has no handler of its own: the methods
+         * it admits are served here, as grpc and proxy do
+         */
+
+        if (clcf->lmt_excpt && clcf->handler == NULL && conf->endpoint) {
+            clcf->handler = ngx_http_bedrock_handler;
         }
 
         return NGX_CONF_OK;
@@ -3273,42 +3441,89 @@ ssl:
 
 #if (NGX_HTTP_SSL)
 
+/*
+ * One TLS context per set of bedrock_ssl_* settings, whichever locations
+ * they come from: loading the CA store takes tens of milliseconds and
+ * about a megabyte, and a configuration may have hundreds of bedrock
+ * locations, one per model allowlist.  Sharing a context shares no TLS
+ * session: nginx keeps client sessions with the upstream peers, which
+ * are the location's own unless an upstream{} block is named.
+ */
+
 static ngx_int_t
 ngx_http_bedrock_set_ssl(ngx_conf_t *cf, ngx_http_bedrock_loc_conf_t *blcf)
 {
-    ngx_pool_cleanup_t  *cln;
+    ngx_uint_t                     i;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_bedrock_ssl_ctx_t    *sc;
+    ngx_http_bedrock_main_conf_t  *bmcf;
 
-    blcf->upstream.ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
-    if (blcf->upstream.ssl == NULL) {
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_bedrock_module);
+
+    sc = bmcf->ssl_ctxs.elts;
+
+    for (i = 0; i < bmcf->ssl_ctxs.nelts; i++) {
+        if (sc[i].protocols == blcf->ssl_protocols
+            && sc[i].verify == blcf->upstream.ssl_verify
+            && sc[i].verify_depth == blcf->ssl_verify_depth
+            && sc[i].session_reuse == blcf->upstream.ssl_session_reuse
+            && sc[i].ciphers.len == blcf->ssl_ciphers.len
+            && ngx_strncmp(sc[i].ciphers.data, blcf->ssl_ciphers.data,
+                           blcf->ssl_ciphers.len)
+               == 0
+            && sc[i].trusted_certificate.len
+               == blcf->ssl_trusted_certificate.len
+            && ngx_strncmp(sc[i].trusted_certificate.data,
+                           blcf->ssl_trusted_certificate.data,
+                           blcf->ssl_trusted_certificate.len)
+               == 0)
+        {
+            blcf->upstream.ssl = sc[i].ssl;
+            return NGX_OK;
+        }
+    }
+
+    sc = ngx_array_push(&bmcf->ssl_ctxs);
+    if (sc == NULL) {
         return NGX_ERROR;
     }
 
-    blcf->upstream.ssl->log = cf->log;
+    /* the settings as given: ngx_conf_full_name() rewrites the path */
 
-    if (ngx_ssl_create(blcf->upstream.ssl, blcf->ssl_protocols, NULL)
-        != NGX_OK)
-    {
+    sc->protocols = blcf->ssl_protocols;
+    sc->ciphers = blcf->ssl_ciphers;
+    sc->verify = blcf->upstream.ssl_verify;
+    sc->verify_depth = blcf->ssl_verify_depth;
+    sc->trusted_certificate = blcf->ssl_trusted_certificate;
+    sc->session_reuse = blcf->upstream.ssl_session_reuse;
+
+    sc->ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
+    if (sc->ssl == NULL) {
+        return NGX_ERROR;
+    }
+
+    sc->ssl->log = cf->log;
+
+    if (ngx_ssl_create(sc->ssl, blcf->ssl_protocols, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
 
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
-        ngx_ssl_cleanup_ctx(blcf->upstream.ssl);
+        ngx_ssl_cleanup_ctx(sc->ssl);
         return NGX_ERROR;
     }
 
     cln->handler = ngx_ssl_cleanup_ctx;
-    cln->data = blcf->upstream.ssl;
+    cln->data = sc->ssl;
 
-    if (ngx_ssl_ciphers(cf, blcf->upstream.ssl, &blcf->ssl_ciphers, 0)
-        != NGX_OK)
-    {
+    if (ngx_ssl_ciphers(cf, sc->ssl, &blcf->ssl_ciphers, 0) != NGX_OK) {
         return NGX_ERROR;
     }
 
     if (blcf->upstream.ssl_verify) {
 
-        if (ngx_ssl_trusted_certificate(cf, blcf->upstream.ssl,
+        if (ngx_ssl_trusted_certificate(cf, sc->ssl,
                                         &blcf->ssl_trusted_certificate,
                                         blcf->ssl_verify_depth)
             != NGX_OK)
@@ -3319,8 +3534,7 @@ ngx_http_bedrock_set_ssl(ngx_conf_t *cf, ngx_http_bedrock_loc_conf_t *blcf)
         /* no bedrock_ssl_trusted_certificate: the system's CA store */
 
         if (blcf->ssl_trusted_certificate.len == 0
-            && SSL_CTX_set_default_verify_paths(blcf->upstream.ssl->ctx)
-               != 1)
+            && SSL_CTX_set_default_verify_paths(sc->ssl->ctx) != 1)
         {
             ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
                           "SSL_CTX_set_default_verify_paths() failed");
@@ -3328,12 +3542,14 @@ ngx_http_bedrock_set_ssl(ngx_conf_t *cf, ngx_http_bedrock_loc_conf_t *blcf)
         }
     }
 
-    if (ngx_ssl_client_session_cache(cf, blcf->upstream.ssl,
+    if (ngx_ssl_client_session_cache(cf, sc->ssl,
                                      blcf->upstream.ssl_session_reuse)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
+
+    blcf->upstream.ssl = sc->ssl;
 
     return NGX_OK;
 }

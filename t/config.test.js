@@ -153,3 +153,52 @@ describe('inherited configuration', () => {
         assert.equal(choice.finish_reason, 'content_filter');
     });
 });
+
+// limit_except inside a bedrock location: the methods its block admits are
+// still served by the gateway (its inner location has no handler of its own).
+describe('limit_except', () => {
+    let gw;
+
+    before(async () => {
+        gw = await startGateway({
+            server: (fake) => [
+                bedrockLocation('/v1/', {
+                    pass: fake.url,
+                    extra: 'limit_except GET { allow 127.0.0.1; deny all; }',
+                }),
+                bedrockLocation('/closed/v1/', {
+                    pass: fake.url,
+                    extra: 'limit_except GET { deny all; }',
+                }),
+            ].join('\n'),
+        });
+    });
+    after(() => gw && gw.stop());
+    beforeEach(() => gw.fake.reset());
+
+    it('serves a POST from an allowed address', async () => {
+        const res = await gw.chat({ model: 'gpt-4o', messages: MESSAGES });
+        assert.equal(res.status, 200, res.text);
+        assert.equal(res.json.object, 'chat.completion');
+        assertUpstreamCall(gw.fake.last, { modelId: HAIKU_ID, credentials: TEST_CREDENTIALS });
+    });
+
+    it('refuses a DELETE from an allowed address with 405 in OpenAI shape', async () => {
+        const res = await gw.call('DELETE', '/v1/chat/completions');
+        assertOpenAIError(res, 405, { type: 'invalid_request_error', code: 'method_not_allowed' });
+        assert.equal(res.headers.allow, 'POST');
+        assert.equal(gw.fake.requests.length, 0);
+    });
+
+    it('still serves GET outside the limit_except block', async () => {
+        const res = await gw.call('GET', '/v1/models');
+        assert.equal(res.status, 200, res.text);
+        assert.deepEqual(res.json.data.map((m) => m.id).sort(), Object.keys(MODELS).sort());
+    });
+
+    it('refuses a denied POST with 403 in OpenAI shape', async () => {
+        const res = await gw.chat({ model: 'gpt-4o', messages: MESSAGES }, { prefix: '/closed/v1/' });
+        assertOpenAIError(res, 403, { type: 'permission_error', code: 'access_denied' });
+        assert.equal(gw.fake.requests.length, 0);
+    });
+});
