@@ -8,6 +8,7 @@
 #include <ngx_core.h>
 
 #include "ngx_http_bedrock_chat.h"
+#include "ngx_http_bedrock_media.h"
 
 
 #define NGX_BEDROCK_BODY_MAX        (64 * 1024 * 1024)
@@ -634,6 +635,7 @@ static ngx_int_t
 ngx_bedrock_chat_image(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *part,
     ngx_uint_t i, ngx_uint_t j)
 {
+    char                        *msg;
     u_char                      *p, *comma, *last;
     ngx_str_t                    mime;
     ngx_bedrock_json_t          *url;
@@ -695,6 +697,18 @@ ngx_bedrock_chat_image(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *part,
                                 i, j),
               "image type '%V' is not supported; use png, jpeg, gif or "
               "webp", &mime);
+    }
+
+    /* Bedrock is not called for what it would refuse, or misread */
+
+    msg = ngx_bedrock_image_check(&f->format, comma + 1, last - comma - 1);
+
+    if (msg != NULL) {
+        return ngx_bedrock_invalid(ctx,
+              ngx_bedrock_param(ctx,
+                                "messages[%ui].content[%ui].image_url.url",
+                                i, j),
+              "%s", msg);
     }
 
     b = ngx_bedrock_chat_block(ctx, 0, NGX_BEDROCK_BLOCK_IMAGE);

@@ -15,6 +15,20 @@ const CREDENTIALS = { ...TEST_CREDENTIALS, sessionToken: TEST_SESSION_TOKEN };
 const AWS_SECRETS = [CREDENTIALS.secretAccessKey, CREDENTIALS.sessionToken];
 const MESSAGES = [{ role: 'user', content: 'Hi' }];
 
+// Images that Bedrock would refuse or misread: strict base64 of the
+// declared type only.
+const PNG_BYTES = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
+const BAD_IMAGES = [
+    ['an image that is not base64', 'data:image/png;base64,@@@@'],
+    ['an image that is empty', 'data:image/png;base64,'],
+    ['an image with missing padding', `data:image/png;base64,${PNG_BYTES.toString('base64').replace(/=+$/, '')}`],
+    ['an image in base64url', 'data:image/jpeg;base64,_9j_4AAQSkZJRgABAQ'],
+    ['an image with a line break', `data:image/png;base64,${PNG_BYTES.toString('base64').replace(/^(.{8})/, '$1\n')}`],
+    ['base64 text that is not a PNG', `data:image/png;base64,${Buffer.from('not an image at all').toString('base64')}`],
+    ['a PNG declared as JPEG', `data:image/jpeg;base64,${PNG_BYTES.toString('base64')}`],
+    ['a PNG declared as WebP', `data:image/webp;base64,${PNG_BYTES.toString('base64')}`],
+];
+
 // Client mistakes nginx must refuse with 400 before calling Bedrock.
 const BAD_REQUESTS = [
     { name: 'invalid JSON', body: '{"model": "gpt-4o", "messages": [' },
@@ -39,6 +53,20 @@ const BAD_REQUESTS = [
         },
         param: /^messages/,
     },
+    ...BAD_IMAGES.map(([name, url]) => ({
+        name,
+        body: {
+            model: 'gpt-4o',
+            messages: [{
+                role: 'user',
+                content: [
+                    { type: 'text', text: 'What is this?' },
+                    { type: 'image_url', image_url: { url } },
+                ],
+            }],
+        },
+        param: 'messages[0].content[1].image_url.url',
+    })),
 ];
 
 describe('errors (error_log at debug level)', () => {

@@ -78,6 +78,7 @@ ngx_int_t ngx_unit_frame_event(ngx_pool_t *pool, char *message_type,
 void ngx_unit_sigv4(void);
 void ngx_unit_eventstream(void);
 void ngx_unit_stream(void);
+void ngx_unit_media(void);
 void ngx_unit_credentials(void);
 
 
