@@ -43,5 +43,10 @@ make -j"$(nproc)" -f objs/Makefile modules >"$build/make.log" 2>&1 || {
     grep -E "error|warning" "$build/make.log" >&2 || tail -30 "$build/make.log" >&2
     exit 1
 }
-cp objs/ngx_http_bedrock_module.so "$build/"
+# a running nginx maps the installed .so: overwriting it in place crashes
+# its workers, so the new one is written beside it and renamed over it
+# (the old inode stays with the running nginx until a reload or restart)
+cp objs/ngx_http_bedrock_module.so "$build/.ngx_http_bedrock_module.so.new"
+mv -f "$build/.ngx_http_bedrock_module.so.new" \
+    "$build/ngx_http_bedrock_module.so"
 echo "built $build/ngx_http_bedrock_module.so"
