@@ -198,7 +198,7 @@ static ngx_int_t ngx_http_bedrock_translate(ngx_http_request_t *r,
     ngx_http_upstream_t *u, ngx_http_bedrock_ctx_t *ctx);
 static ngx_int_t ngx_http_bedrock_stream_start(ngx_http_request_t *r,
     ngx_http_upstream_t *u, ngx_http_bedrock_ctx_t *ctx);
-static ngx_int_t ngx_http_bedrock_push_header(ngx_http_upstream_t *u,
+static ngx_int_t ngx_http_bedrock_push_header(ngx_list_t *headers,
     char *name, ngx_str_t *value);
 static ngx_int_t ngx_http_bedrock_retry_after(ngx_list_t *headers,
     ngx_str_t *value);
@@ -1737,7 +1737,8 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
     r->headers_out.content_type_lowcase = NULL;
 
     if (ctx->request_id.len
-        && ngx_http_bedrock_push_header(u, "x-request-id", &ctx->request_id)
+        && ngx_http_bedrock_push_header(&u->headers_in.headers,
+                                        "x-request-id", &ctx->request_id)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -1801,7 +1802,10 @@ ngx_http_bedrock_stream_start(ngx_http_request_t *r, ngx_http_upstream_t *u,
 
     ngx_str_set(&value, "no-cache");
 
-    if (ngx_http_bedrock_push_header(u, "Cache-Control", &value) != NGX_OK) {
+    if (ngx_http_bedrock_push_header(&u->headers_in.headers,
+                                     "Cache-Control", &value)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -1809,14 +1813,16 @@ ngx_http_bedrock_stream_start(ngx_http_request_t *r, ngx_http_upstream_t *u,
 
     ngx_str_set(&value, "no");
 
-    if (ngx_http_bedrock_push_header(u, "X-Accel-Buffering", &value)
+    if (ngx_http_bedrock_push_header(&u->headers_in.headers,
+                                     "X-Accel-Buffering", &value)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     if (ctx->request_id.len
-        && ngx_http_bedrock_push_header(u, "x-request-id", &ctx->request_id)
+        && ngx_http_bedrock_push_header(&u->headers_in.headers,
+                                        "x-request-id", &ctx->request_id)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -1831,12 +1837,12 @@ ngx_http_bedrock_stream_start(ngx_http_request_t *r, ngx_http_upstream_t *u,
 
 
 static ngx_int_t
-ngx_http_bedrock_push_header(ngx_http_upstream_t *u, char *name,
+ngx_http_bedrock_push_header(ngx_list_t *headers, char *name,
     ngx_str_t *value)
 {
     ngx_table_elt_t  *h;
 
-    h = ngx_list_push(&u->headers_in.headers);
+    h = ngx_list_push(headers);
     if (h == NULL) {
         return NGX_ERROR;
     }
@@ -1862,29 +1868,13 @@ ngx_http_bedrock_push_header(ngx_http_upstream_t *u, char *name,
 static ngx_int_t
 ngx_http_bedrock_retry_after(ngx_list_t *headers, ngx_str_t *value)
 {
-    ngx_table_elt_t  *h;
+    ngx_str_t  dflt = ngx_string(NGX_HTTP_BEDROCK_RETRY_AFTER);
 
-    h = ngx_list_push(headers);
-    if (h == NULL) {
-        return NGX_ERROR;
+    if (value == NULL || value->len == 0) {
+        value = &dflt;
     }
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "Retry-After");
-    h->lowcase_key = (u_char *) "retry-after";
-
-    if (value != NULL && value->len) {
-        h->value = *value;
-
-    } else {
-        ngx_str_set(&h->value, NGX_HTTP_BEDROCK_RETRY_AFTER);
-    }
-
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-
-    return NGX_OK;
+    return ngx_http_bedrock_push_header(headers, "Retry-After", value);
 }
 
 
