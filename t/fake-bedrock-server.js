@@ -7,9 +7,14 @@
 //
 // It checks SigV4 signatures made with the test credentials (printed as
 // shell assignments on stdout) and answers every Converse call with an echo
-// of the last user message.
+// of the last user message; a ConverseStream call ("stream": true) gets the
+// same echo as an event stream, word by word.
 
-const { startFake, converseAnswer, TEST_CREDENTIALS } = require('./lib/fake-bedrock');
+const { startFake, converseAnswer, eventStreamAnswer, TEST_CREDENTIALS } = require('./lib/fake-bedrock');
+const { textStream } = require('./lib/eventstream');
+
+// Pause between two frames of a stream, so that a person sees it stream.
+const STREAM_DELAY_MS = 30;
 
 function lastUserText(json) {
     const turns = (json && json.messages) || [];
@@ -29,10 +34,15 @@ async function main() {
         fake.requests.length = 0;
         const text = `Fake Bedrock (${req.modelId}) heard: ${lastUserText(req.json)}`;
         const words = text.split(/\s+/).length;
-        return converseAnswer({
-            text,
-            usage: { inputTokens: words, outputTokens: words, totalTokens: 2 * words },
-        });
+        const usage = { inputTokens: words, outputTokens: words, totalTokens: 2 * words };
+        if (req.op === 'converse-stream') {
+            // messageStart, one contentBlockDelta per word ("Fake", " Bedrock",
+            // ...: together the same text), contentBlockStop, messageStop,
+            // metadata
+            return eventStreamAnswer(textStream(text.split(/(?<=\S)(?=\s)/), { usage }),
+                { delayMs: STREAM_DELAY_MS });
+        }
+        return converseAnswer({ text, usage });
     };
 
     process.stdout.write(`FAKE_BEDROCK_URL=${fake.url}\n`
