@@ -28,6 +28,9 @@
 /* the size of the buffers SSE events are written into */
 #define NGX_HTTP_BEDROCK_SSE_BUF       4096
 
+/* the pool a request or an answer is parsed in, freed right after */
+#define NGX_HTTP_BEDROCK_TEMP_POOL_SIZE  16384
+
 /* Retry-After, in seconds, on a 429 or 503 that gives none of its own */
 #define NGX_HTTP_BEDROCK_RETRY_AFTER   "1"
 
@@ -128,6 +131,7 @@ typedef struct {
     ngx_str_t                      body;
     ngx_str_t                      id;
     time_t                         created;
+    off_t                          received;  /* of the client's body */
 
     /* the upstream response */
     ngx_http_bedrock_state_e       state;
@@ -172,6 +176,7 @@ static ngx_http_bedrock_route_e ngx_http_bedrock_route(ngx_http_request_t *r,
 static void ngx_http_bedrock_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bedrock_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
+static ngx_int_t ngx_http_bedrock_model_check(void *data, ngx_str_t *model);
 static ngx_int_t ngx_http_bedrock_resolve_model(ngx_http_request_t *r,
     ngx_http_bedrock_loc_conf_t *blcf, ngx_http_bedrock_ctx_t *ctx);
 static ngx_int_t ngx_http_bedrock_model_not_found(ngx_http_request_t *r,
@@ -209,6 +214,8 @@ static ngx_int_t ngx_http_bedrock_filter(void *data, ssize_t bytes);
 static ngx_int_t ngx_http_bedrock_stream_filter(void *data, ssize_t bytes);
 static ngx_int_t ngx_http_bedrock_stream_feed(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, u_char *data, size_t len);
+static ngx_int_t ngx_http_bedrock_stream_exception(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_bedrock_error_t *err);
 static ngx_int_t ngx_http_bedrock_stream_finish(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, ngx_bedrock_error_t *err);
 static ngx_int_t ngx_http_bedrock_stream_output(ngx_http_request_t *r,
@@ -245,6 +252,8 @@ static ngx_int_t ngx_http_bedrock_usage_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_bedrock_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_bedrock_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_bedrock_request_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
 static ngx_int_t ngx_http_bedrock_init_process(ngx_cycle_t *cycle);
 static void ngx_http_bedrock_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_bedrock_create_main_conf(ngx_conf_t *cf);
@@ -541,6 +550,7 @@ static ngx_http_variable_t  ngx_http_bedrock_vars[] = {
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+static ngx_http_request_body_filter_pt   ngx_http_next_request_body_filter;
 
 
 static ngx_int_t
@@ -659,6 +669,7 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
     ngx_str_t                      body;
+    ngx_pool_t                    *temp;
     ngx_bedrock_error_t            err;
     ngx_http_bedrock_ctx_t        *ctx;
     ngx_pool_cleanup_t            *cln;
@@ -700,10 +711,35 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
         req.guardrail_stream_mode = blcf->guardrail->stream_mode;
     }
 
-    rc = ngx_bedrock_chat_request(r->pool, body.data, body.len, &req, &err);
+    req.model_check = ngx_http_bedrock_model_check;
+    req.data = r;
+
+    /*
+     * the parsed request, many times the size of the body, is freed as
+     * soon as the Converse body is written
+     */
+
+    temp = ngx_create_pool(NGX_HTTP_BEDROCK_TEMP_POOL_SIZE,
+                           r->connection->log);
+    if (temp == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_bedrock_chat_request(r->pool, temp, body.data, body.len, &req,
+                                  &err);
+
+    ngx_destroy_pool(temp);
 
     if (rc == NGX_ERROR) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (rc == NGX_ABORT) {
+        ngx_http_finalize_request(r,
+                                  ngx_http_bedrock_model_not_found(r,
+                                                                &req.model));
         return;
     }
 
@@ -716,24 +752,9 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    ctx->model = req.model;
     ctx->body = req.body;
     ctx->streaming = req.stream;
     ctx->stream.include_usage = req.include_usage;
-
-    rc = ngx_http_bedrock_resolve_model(r, blcf, ctx);
-
-    if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    if (rc == NGX_DECLINED) {
-        ngx_http_finalize_request(r,
-                                  ngx_http_bedrock_model_not_found(r,
-                                                                &ctx->model));
-        return;
-    }
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bedrock_module);
 
@@ -915,6 +936,25 @@ ngx_http_bedrock_read_body(ngx_http_request_t *r, ngx_str_t *body)
     body->len = p - body->data;
 
     return NGX_OK;
+}
+
+
+/* the translation asks first: is the model in the location's allowlist */
+
+static ngx_int_t
+ngx_http_bedrock_model_check(void *data, ngx_str_t *model)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_http_bedrock_ctx_t       *ctx;
+    ngx_http_bedrock_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    ctx->model = *model;
+
+    return ngx_http_bedrock_resolve_model(r, blcf, ctx);
 }
 
 
@@ -1635,7 +1675,9 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
 {
     size_t                        len;
     ngx_int_t                     rc;
+    ngx_str_t                     type, detail;
     ngx_uint_t                    level;
+    ngx_pool_t                   *temp;
     ngx_bedrock_error_t           err;
     ngx_bedrock_chat_response_t   resp;
 
@@ -1657,8 +1699,17 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
             resp.id = ctx->id;
             resp.created = ctx->created;
 
-            rc = ngx_bedrock_chat_response(r->pool, ctx->resp_start, len,
-                                           &resp);
+            temp = ngx_create_pool(NGX_HTTP_BEDROCK_TEMP_POOL_SIZE,
+                                   r->connection->log);
+            if (temp == NULL) {
+                return NGX_ERROR;
+            }
+
+            rc = ngx_bedrock_chat_response(r->pool, temp, ctx->resp_start,
+                                           len, &resp);
+
+            ngx_destroy_pool(temp);
+
             if (rc == NGX_ERROR) {
                 return NGX_ERROR;
             }
@@ -1700,13 +1751,22 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
 
         level = err.auth ? NGX_LOG_ERR : NGX_LOG_INFO;
 
+        /* Bedrock's own words, whole but escaped: they may hold anything */
+
+        if (ngx_bedrock_log_escape(r->pool, &err.aws_type, &type) != NGX_OK
+            || ngx_bedrock_log_escape(r->pool, &err.detail, &detail)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
         ngx_log_error(level, r->connection->log, 0,
                       "bedrock: upstream returned %ui %V%s (request id "
-                      "\"%V\")", ctx->status.code, &err.aws_type,
+                      "\"%V\"): \"%V\"", ctx->status.code, &type,
                       err.auth ? ": the signature or the credentials were "
                                  "refused; check the credentials, the "
                                  "region and the clock" : "",
-                      &ctx->request_id);
+                      &ctx->request_id, &detail);
 
         if (ngx_bedrock_error_json(r->pool, &err, &ctx->out) != NGX_OK) {
             return NGX_ERROR;
@@ -2121,9 +2181,9 @@ ngx_http_bedrock_stream_feed(ngx_http_request_t *r,
         }
 
         if (rc == NGX_DECLINED) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "bedrock: the stream ended with %V (request id "
-                          "\"%V\")", &err.aws_type, &ctx->request_id);
+            if (ngx_http_bedrock_stream_exception(r, ctx, &err) != NGX_OK) {
+                return NGX_ERROR;
+            }
 
             rc = ngx_http_bedrock_stream_finish(r, ctx, &err);
             ngx_reset_pool(ctx->scratch);
@@ -2160,6 +2220,44 @@ ngx_http_bedrock_stream_feed(ngx_http_request_t *r,
 }
 
 
+/* an exception or a bad event ended the stream: the log and $variables */
+
+static ngx_int_t
+ngx_http_bedrock_stream_exception(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_bedrock_error_t *err)
+{
+    ngx_str_t  type, detail;
+
+    if (err->aws_type.len) {
+
+        /* the event's memory is reset soon: $bedrock_error_type keeps it */
+
+        ctx->aws_type.data = ngx_pnalloc(r->pool, err->aws_type.len);
+        if (ctx->aws_type.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ctx->aws_type.data, err->aws_type.data,
+                   err->aws_type.len);
+        ctx->aws_type.len = err->aws_type.len;
+    }
+
+    if (ngx_bedrock_log_escape(ctx->scratch, &err->aws_type, &type)
+        != NGX_OK
+        || ngx_bedrock_log_escape(ctx->scratch, &err->detail, &detail)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "bedrock: the stream ended with %V (request id \"%V\"): "
+                  "\"%V\"", &type, &ctx->request_id, &detail);
+
+    return NGX_OK;
+}
+
+
 /*
  * The end of the stream: "[DONE]" after a complete message, else (or with
  * err) one error event; the client's response then ends
@@ -2181,11 +2279,25 @@ ngx_http_bedrock_stream_finish(ngx_http_request_t *r,
 
     ngx_http_bedrock_stream_log(r, ctx);
 
-    if (err == NULL && ctx->stream.stopped) {
+    /* a frame cut short after messageStop is no clean end either */
+
+    if (err == NULL && ctx->stream.stopped
+        && (ctx->decoder.have == 0
+            || (ctx->decoder.total && ctx->decoder.have == ctx->decoder.total)))
+    {
         return ngx_http_bedrock_stream_output(r, &ngx_bedrock_stream_done);
     }
 
-    if (err == NULL) {
+    if (err == NULL && ctx->stream.stopped) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "upstream ended the event stream inside a message");
+
+        ngx_bedrock_error_set(&incomplete, NGX_HTTP_BAD_GATEWAY,
+                              "server_error", "upstream_error",
+                              "Bedrock sent an invalid event stream.");
+        err = &incomplete;
+
+    } else if (err == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "upstream ended the event stream before messageStop");
 
@@ -2959,7 +3071,47 @@ ngx_http_bedrock_init(ngx_conf_t *cf)
     ngx_http_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_http_bedrock_body_filter;
 
+    ngx_http_next_request_body_filter = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_http_bedrock_request_body_filter;
+
     return NGX_OK;
+}
+
+
+/*
+ * NGX_HTTP_BEDROCK_BODY_MAX while the body is read, also where
+ * client_max_body_size is 0 and the body is chunked: before the request
+ * body save filter, so that no temporary file grows past it
+ */
+
+static ngx_int_t
+ngx_http_bedrock_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t             *cl;
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    if (ctx == NULL) {
+        return ngx_http_next_request_body_filter(r, in);
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        ctx->received += ngx_buf_size(cl->buf);
+    }
+
+    if (ctx->received > NGX_HTTP_BEDROCK_BODY_MAX) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "client sent a body larger than the %O bytes "
+                      "the gateway translates",
+                      (off_t) NGX_HTTP_BEDROCK_BODY_MAX);
+
+        r->lingering_close = 1;
+
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    return ngx_http_next_request_body_filter(r, in);
 }
 
 

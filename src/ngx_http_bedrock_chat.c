@@ -20,6 +20,9 @@
 /* OpenAI's own limit */
 #define NGX_BEDROCK_TOOLS_MAX       128
 
+/* yajl's handle and buffers for one arguments string */
+#define NGX_BEDROCK_SCRATCH_SIZE    4096
+
 
 typedef enum {
     NGX_BEDROCK_BLOCK_TEXT = 0,
@@ -46,7 +49,9 @@ typedef struct {
 
 
 typedef struct {
-    ngx_pool_t               *pool;
+    ngx_pool_t               *pool;     /* the parse: freed by the caller */
+    ngx_pool_t               *out;      /* what outlives the call */
+    ngx_pool_t               *scratch;  /* one arguments parse at a time */
     ngx_bedrock_error_t      *err;
     ngx_array_t               system;   /* of ngx_str_t */
     ngx_array_t               turns;    /* of ngx_bedrock_turn_t */
@@ -91,8 +96,16 @@ static void ngx_bedrock_chat_write_turns(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_jw_t *w);
 static ngx_int_t ngx_bedrock_concat(ngx_pool_t *pool, ngx_array_t *parts,
     ngx_str_t *out);
-static ngx_int_t ngx_bedrock_str_cmp(const void *one, const void *two);
+static int ngx_cdecl ngx_bedrock_str_cmp(const void *one, const void *two);
+static ngx_int_t ngx_bedrock_copy(ngx_pool_t *pool, ngx_str_t *s);
+static void ngx_bedrock_scratch_free(void *data);
 static void ngx_bedrock_aws_type(ngx_str_t *type);
+
+
+#define ngx_bedrock_is_word(c)                                               \
+    (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z')               \
+     || ((c) >= '0' && (c) <= '9') || (c) == '_')
+
 
 
 static ngx_bedrock_image_format_t  ngx_bedrock_image_formats[] = {
@@ -105,19 +118,27 @@ static ngx_bedrock_image_format_t  ngx_bedrock_image_formats[] = {
 };
 
 
+/*
+ * The tree, the turns and the writer's buffer live in "temp", which the
+ * caller destroys once the call returns; the model, the Converse body and
+ * the error are copied to "pool".  The two may be the same pool.
+ */
+
 ngx_int_t
-ngx_bedrock_chat_request(ngx_pool_t *pool, u_char *data, size_t len,
-    ngx_bedrock_chat_request_t *req, ngx_bedrock_error_t *err)
+ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
+    size_t len, ngx_bedrock_chat_request_t *req, ngx_bedrock_error_t *err)
 {
-    ngx_int_t                rc, n;
-    ngx_str_t                error, *s;
-    ngx_uint_t               i;
-    ngx_bedrock_jw_t         w;
-    ngx_bedrock_json_t      *root, *v, *m, *opts;
-    ngx_bedrock_chat_ctx_t   ctx;
+    ngx_int_t                 rc, n;
+    ngx_str_t                 error, *s;
+    ngx_uint_t                i;
+    ngx_bedrock_jw_t          w;
+    ngx_bedrock_json_t       *root, *v, *m, *opts;
+    ngx_bedrock_chat_ctx_t    ctx;
+    ngx_bedrock_json_opts_t   jo;
 
     ngx_memzero(&ctx, sizeof(ngx_bedrock_chat_ctx_t));
-    ctx.pool = pool;
+    ctx.pool = temp;
+    ctx.out = pool;
     ctx.err = err;
     ctx.budget = NGX_BEDROCK_REQUEST_VALUES;
 
@@ -127,7 +148,23 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, u_char *data, size_t len,
                                    "NUL byte.");
     }
 
-    rc = ngx_bedrock_json_parse(pool, data, len, &ctx.budget, &root, &error);
+    ngx_memzero(&jo, sizeof(ngx_bedrock_json_opts_t));
+    jo.pool = temp;
+    jo.budget = &ctx.budget;
+    jo.strict = 1;
+
+    rc = ngx_bedrock_json_parse_opts(&jo, data, len, &root, &error);
+
+    if (rc == NGX_ABORT) {
+        if (ngx_bedrock_copy(pool, &error) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return ngx_bedrock_invalid(&ctx, error.len ? &error : NULL,
+                                   "%V%sis not valid UTF-8: the request "
+                                   "body must be UTF-8 JSON.", &error,
+                                   error.len ? " " : "");
+    }
 
     if (rc == NGX_DECLINED) {
         return ngx_bedrock_invalid(&ctx, NULL, "We could not parse the JSON "
@@ -143,7 +180,7 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, u_char *data, size_t len,
                                    "JSON object.");
     }
 
-    /* model */
+    /* model: one outside the allowlist is refused before any other work */
 
     v = ngx_bedrock_json_get(root, "model");
 
@@ -158,6 +195,32 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, u_char *data, size_t len,
     }
 
     req->model = v->value;
+
+    if (ngx_bedrock_copy(pool, &req->model) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (req->model_check) {
+        rc = req->model_check(req->data, &req->model);
+
+        if (rc != NGX_OK) {
+            return (rc == NGX_DECLINED) ? NGX_ABORT : NGX_ERROR;
+        }
+    }
+
+    /* arguments strings are parsed one by one in memory reused each time */
+
+    ctx.scratch = ngx_create_pool(NGX_BEDROCK_SCRATCH_SIZE, temp->log);
+    if (ctx.scratch == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_bedrock_cleanup(temp, ngx_bedrock_scratch_free, ctx.scratch)
+        != NGX_OK)
+    {
+        ngx_destroy_pool(ctx.scratch);
+        return NGX_ERROR;
+    }
 
     /* stream and stream_options */
 
@@ -252,11 +315,11 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, u_char *data, size_t len,
                                    "messages must be a non-empty array");
     }
 
-    if (ngx_array_init(&ctx.system, pool, 2, sizeof(ngx_str_t)) != NGX_OK
-        || ngx_array_init(&ctx.turns, pool, v->n,
+    if (ngx_array_init(&ctx.system, temp, 2, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(&ctx.turns, temp, v->n,
                           sizeof(ngx_bedrock_turn_t))
            != NGX_OK
-        || ngx_array_init(&ctx.history_tools, pool, 2, sizeof(ngx_str_t))
+        || ngx_array_init(&ctx.history_tools, temp, 2, sizeof(ngx_str_t))
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -277,7 +340,7 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, u_char *data, size_t len,
 
     /* the Converse request */
 
-    if (ngx_bedrock_jw_init(&w, pool, len + 256, NGX_BEDROCK_BODY_MAX)
+    if (ngx_bedrock_jw_init(&w, temp, len + 256, NGX_BEDROCK_BODY_MAX)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -344,7 +407,59 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, u_char *data, size_t len,
         return ngx_bedrock_invalid(&ctx, NULL, "The request is too large.");
     }
 
-    return rc;
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_bedrock_copy(pool, &req->body);
+}
+
+
+/* a copy in pool, exactly as long */
+
+static ngx_int_t
+ngx_bedrock_copy(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char  *p;
+
+    if (s->len == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(pool, s->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, s->data, s->len);
+    s->data = p;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_bedrock_cleanup(ngx_pool_t *pool, ngx_pool_cleanup_pt handler,
+    void *data)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = handler;
+    cln->data = data;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_bedrock_scratch_free(void *data)
+{
+    ngx_destroy_pool(data);
 }
 
 
@@ -728,11 +843,12 @@ static ngx_int_t
 ngx_bedrock_chat_tool_calls(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_json_t *calls, ngx_uint_t i)
 {
-    ngx_int_t             rc;
-    ngx_str_t             error, *name;
-    ngx_uint_t            j;
-    ngx_bedrock_json_t   *call, *id, *fn, *fname, *args;
-    ngx_bedrock_block_t  *b;
+    ngx_int_t                 rc;
+    ngx_str_t                 error, *name;
+    ngx_uint_t                j;
+    ngx_bedrock_json_t       *call, *id, *fn, *fname, *args;
+    ngx_bedrock_block_t      *b;
+    ngx_bedrock_json_opts_t   jo;
 
     if (ngx_bedrock_json_is_null(calls)) {
         return NGX_OK;
@@ -776,9 +892,26 @@ ngx_bedrock_chat_tool_calls(ngx_bedrock_chat_ctx_t *ctx,
             b->input = NULL;
 
         } else {
-            rc = ngx_bedrock_json_parse(ctx->pool, args->value.data,
-                                        args->value.len, &ctx->budget,
-                                        &b->input, &error);
+            ngx_memzero(&jo, sizeof(ngx_bedrock_json_opts_t));
+            jo.pool = ctx->pool;
+            jo.scratch = ctx->scratch;
+            jo.budget = &ctx->budget;
+            jo.strict = 1;
+
+            rc = ngx_bedrock_json_parse_opts(&jo, args->value.data,
+                                             args->value.len, &b->input,
+                                             &error);
+
+            /* the parser's own memory serves the next one */
+
+            ngx_reset_pool(ctx->scratch);
+
+            if (rc == NGX_ABORT) {
+                return ngx_bedrock_invalid(ctx,
+                    ngx_bedrock_param(ctx, "messages[%ui].tool_calls[%ui]"
+                                      ".function.arguments", i, j),
+                    "function.arguments is not valid UTF-8");
+            }
 
             if (rc == NGX_DECLINED) {
                 return ngx_bedrock_invalid(ctx,
@@ -1347,7 +1480,9 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
         names = ctx->history_tools.elts;
         n = ctx->history_tools.nelts;
 
-        ngx_sort(names, n, sizeof(ngx_str_t), ngx_bedrock_str_cmp);
+        /* the history may name many tools: O(n log n), not ngx_sort() */
+
+        ngx_qsort(names, n, sizeof(ngx_str_t), ngx_bedrock_str_cmp);
 
         for (i = 0; i < n; i++) {
 
@@ -1430,13 +1565,13 @@ ngx_bedrock_chat_tool_allowed(ngx_bedrock_chat_ctx_t *ctx,
 }
 
 
-static ngx_int_t
+static int ngx_cdecl
 ngx_bedrock_str_cmp(const void *one, const void *two)
 {
     const ngx_str_t  *a = one;
     const ngx_str_t  *b = two;
 
-    return ngx_memn2cmp(a->data, b->data, a->len, b->len);
+    return (int) ngx_memn2cmp(a->data, b->data, a->len, b->len);
 }
 
 
@@ -1486,8 +1621,8 @@ ngx_bedrock_concat(ngx_pool_t *pool, ngx_array_t *parts, ngx_str_t *out)
 /* Converse response to chat.completion */
 
 ngx_int_t
-ngx_bedrock_chat_response(ngx_pool_t *pool, u_char *data, size_t len,
-    ngx_bedrock_chat_response_t *resp)
+ngx_bedrock_chat_response(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
+    size_t len, ngx_bedrock_chat_response_t *resp)
 {
     ngx_int_t             rc;
     ngx_str_t             error, text, reasoning, args, *s;
@@ -1495,11 +1630,11 @@ ngx_bedrock_chat_response(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_array_t           texts, thoughts;
     ngx_uint_t            budget;
     ngx_bedrock_jw_t      w;
-    ngx_bedrock_json_t   *root, *content, *b, *v, *tool;
+    ngx_bedrock_json_t   *root, *content, *b, *v, *fn, *tool;
 
     budget = NGX_BEDROCK_RESPONSE_VALUES;
 
-    rc = ngx_bedrock_json_parse(pool, data, len, &budget, &root, &error);
+    rc = ngx_bedrock_json_parse(temp, data, len, &budget, &root, &error);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -1519,10 +1654,14 @@ ngx_bedrock_chat_response(ngx_pool_t *pool, u_char *data, size_t len,
 
     resp->stop_reason = v->value;
 
+    if (ngx_bedrock_copy(pool, &resp->stop_reason) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ngx_bedrock_usage(ngx_bedrock_json_get(root, "usage"), &resp->usage);
 
-    if (ngx_array_init(&texts, pool, 2, sizeof(ngx_str_t)) != NGX_OK
-        || ngx_array_init(&thoughts, pool, 1, sizeof(ngx_str_t)) != NGX_OK)
+    if (ngx_array_init(&texts, temp, 2, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(&thoughts, temp, 1, sizeof(ngx_str_t)) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -1575,22 +1714,37 @@ ngx_bedrock_chat_response(ngx_pool_t *pool, u_char *data, size_t len,
             }
         }
 
-        if (ngx_bedrock_json_get(b, "toolUse")) {
-            ntools++;
+        tool = ngx_bedrock_json_get(b, "toolUse");
+
+        if (tool == NULL) {
+            continue;
         }
+
+        /* what OpenAI's schema needs, or the answer is not usable */
+
+        v = ngx_bedrock_json_get(tool, "toolUseId");
+        fn = ngx_bedrock_json_get(tool, "name");
+
+        if (v == NULL || v->type != NGX_BEDROCK_JSON_STRING
+            || fn == NULL || fn->type != NGX_BEDROCK_JSON_STRING)
+        {
+            return NGX_DECLINED;
+        }
+
+        ntools++;
     }
 
     ngx_str_null(&text);
     ngx_str_null(&reasoning);
 
-    if ((texts.nelts && ngx_bedrock_concat(pool, &texts, &text) != NGX_OK)
+    if ((texts.nelts && ngx_bedrock_concat(temp, &texts, &text) != NGX_OK)
         || (thoughts.nelts
-            && ngx_bedrock_concat(pool, &thoughts, &reasoning) != NGX_OK))
+            && ngx_bedrock_concat(temp, &thoughts, &reasoning) != NGX_OK))
     {
         return NGX_ERROR;
     }
 
-    if (ngx_bedrock_jw_init(&w, pool, len + 512, 0) != NGX_OK) {
+    if (ngx_bedrock_jw_init(&w, temp, len + 512, 0) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -1642,7 +1796,14 @@ ngx_bedrock_chat_response(ngx_pool_t *pool, u_char *data, size_t len,
         for (b = content->child; b; b = b->next) {
 
             tool = ngx_bedrock_json_get(b, "toolUse");
-            if (tool == NULL) {
+            v = ngx_bedrock_json_get(tool, "toolUseId");
+            fn = ngx_bedrock_json_get(tool, "name");
+
+            /* a block that also held text was not counted */
+
+            if (v == NULL || v->type != NGX_BEDROCK_JSON_STRING
+                || fn == NULL || fn->type != NGX_BEDROCK_JSON_STRING)
+            {
                 continue;
             }
 
@@ -1651,7 +1812,7 @@ ngx_bedrock_chat_response(ngx_pool_t *pool, u_char *data, size_t len,
             if (v == NULL) {
                 ngx_str_set(&args, "{}");
 
-            } else if (ngx_bedrock_json_serialize(pool, v, &args) != NGX_OK) {
+            } else if (ngx_bedrock_json_serialize(temp, v, &args) != NGX_OK) {
                 return NGX_ERROR;
             }
 
@@ -1689,7 +1850,12 @@ ngx_bedrock_chat_response(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_bedrock_jw_null(&w);
     ngx_bedrock_jw_obj_end(&w);
 
-    return ngx_bedrock_jw_finish(&w, &resp->body);
+    rc = ngx_bedrock_jw_finish(&w, &resp->body);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_bedrock_copy(pool, &resp->body);
 }
 
 
@@ -1723,7 +1889,8 @@ ngx_bedrock_usage_json(ngx_bedrock_jw_t *w, ngx_bedrock_usage_t *u)
 {
     ngx_int_t  prompt;
 
-    prompt = u->input + u->cache_read + u->cache_write;
+    prompt = ngx_bedrock_sum(ngx_bedrock_sum(u->input, u->cache_read),
+                             u->cache_write);
 
     ngx_bedrock_jw_obj(w);
     ngx_bedrock_jw_key(w, "prompt_tokens");
@@ -1731,13 +1898,26 @@ ngx_bedrock_usage_json(ngx_bedrock_jw_t *w, ngx_bedrock_usage_t *u)
     ngx_bedrock_jw_key(w, "completion_tokens");
     ngx_bedrock_jw_int(w, u->output);
     ngx_bedrock_jw_key(w, "total_tokens");
-    ngx_bedrock_jw_int(w, prompt + u->output);
+    ngx_bedrock_jw_int(w, ngx_bedrock_sum(prompt, u->output));
     ngx_bedrock_jw_key(w, "prompt_tokens_details");
     ngx_bedrock_jw_obj(w);
     ngx_bedrock_jw_key(w, "cached_tokens");
     ngx_bedrock_jw_int(w, u->cache_read);
     ngx_bedrock_jw_obj_end(w);
     ngx_bedrock_jw_obj_end(w);
+}
+
+
+/* counts are never negative (ngx_atoi()); a sum past the top stays there */
+
+ngx_int_t
+ngx_bedrock_sum(ngx_int_t a, ngx_int_t b)
+{
+    if (a < 0 || b < 0 || a > NGX_MAX_INT_T_VALUE - b) {
+        return NGX_MAX_INT_T_VALUE;
+    }
+
+    return a + b;
 }
 
 
@@ -1793,42 +1973,54 @@ ngx_bedrock_upstream_error(ngx_pool_t *pool, ngx_uint_t status,
         char        *type;
         char        *code;
         ngx_uint_t   auth;
+        char        *message;   /* NULL: Bedrock's own, redacted */
     } map[] = {
         { ngx_string("ValidationException"), 400,
-          "invalid_request_error", NULL, 0 },
+          "invalid_request_error", NULL, 0, NULL },
         { ngx_string("AccessDeniedException"), 403,
-          "permission_error", "access_denied", 0 },
+          "permission_error", "access_denied", 0,
+          "Bedrock denied the gateway access to this model or operation; "
+          "the gateway's error log has the details." },
         { ngx_string("ResourceNotFoundException"), 404,
-          "invalid_request_error", "model_not_found", 0 },
+          "invalid_request_error", "model_not_found", 0,
+          "Bedrock could not find the model or a resource this request "
+          "names; the gateway's error log has the details." },
         { ngx_string("ModelTimeoutException"), 504,
-          "server_error", "model_timeout", 0 },
+          "server_error", "model_timeout", 0,
+          "The model did not answer in time." },
         { ngx_string("ThrottlingException"), 429,
-          "rate_limit_error", "rate_limit_exceeded", 0 },
+          "rate_limit_error", "rate_limit_exceeded", 0,
+          "Bedrock is throttling requests; retry after a while." },
         { ngx_string("ModelNotReadyException"), 429,
-          "rate_limit_error", "model_not_ready", 0 },
+          "rate_limit_error", "model_not_ready", 0,
+          "The model is not ready yet; retry after a while." },
         { ngx_string("ServiceQuotaExceededException"), 429,
-          "rate_limit_error", "insufficient_quota", 0 },
+          "rate_limit_error", "insufficient_quota", 0,
+          "The gateway's Bedrock quota is exhausted." },
         { ngx_string("ModelErrorException"), 502,
-          "server_error", "model_error", 0 },
+          "server_error", "model_error", 0,
+          "The model failed to process the request." },
         { ngx_string("InternalServerException"), 500,
-          "server_error", NULL, 0 },
+          "server_error", NULL, 0,
+          "Bedrock had an internal error; retry the request." },
         { ngx_string("ServiceUnavailableException"), 503,
-          "server_error", NULL, 0 },
+          "server_error", NULL, 0,
+          "Bedrock is unavailable; retry after a while." },
         { ngx_string("InvalidSignatureException"), 502,
-          "server_error", "upstream_authentication_failed", 1 },
+          "server_error", "upstream_authentication_failed", 1, NULL },
         { ngx_string("SignatureDoesNotMatch"), 502,
-          "server_error", "upstream_authentication_failed", 1 },
+          "server_error", "upstream_authentication_failed", 1, NULL },
         { ngx_string("IncompleteSignatureException"), 502,
-          "server_error", "upstream_authentication_failed", 1 },
+          "server_error", "upstream_authentication_failed", 1, NULL },
         { ngx_string("MissingAuthenticationTokenException"), 502,
-          "server_error", "upstream_authentication_failed", 1 },
+          "server_error", "upstream_authentication_failed", 1, NULL },
         { ngx_string("UnrecognizedClientException"), 502,
-          "server_error", "upstream_authentication_failed", 1 },
+          "server_error", "upstream_authentication_failed", 1, NULL },
         { ngx_string("InvalidClientTokenId"), 502,
-          "server_error", "upstream_authentication_failed", 1 },
+          "server_error", "upstream_authentication_failed", 1, NULL },
         { ngx_string("ExpiredTokenException"), 502,
-          "server_error", "upstream_authentication_failed", 1 },
-        { ngx_null_string, 0, NULL, NULL, 0 }
+          "server_error", "upstream_authentication_failed", 1, NULL },
+        { ngx_null_string, 0, NULL, NULL, 0, NULL }
     };
 
     ngx_memzero(err, sizeof(ngx_bedrock_error_t));
@@ -1897,6 +2089,23 @@ ngx_bedrock_upstream_error(ngx_pool_t *pool, ngx_uint_t status,
         ngx_str_set(&err->type, "server_error");
     }
 
+    v = ngx_bedrock_json_get(root, "message");
+
+    if (v == NULL) {
+        v = ngx_bedrock_json_get(root, "Message");
+    }
+
+    if (v && v->type == NGX_BEDROCK_JSON_STRING) {
+
+        /* for the error log only, escaped there */
+
+        err->detail = v->value;
+
+        if (ngx_bedrock_copy(pool, &err->detail) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
     if (err->auth) {
 
         /*
@@ -1910,25 +2119,187 @@ ngx_bedrock_upstream_error(ngx_pool_t *pool, ngx_uint_t status,
         return NGX_OK;
     }
 
-    v = ngx_bedrock_json_get(root, "message");
-
-    if (v == NULL) {
-        v = ngx_bedrock_json_get(root, "Message");
+    if (map[i].type && map[i].message) {
+        err->message.data = (u_char *) map[i].message;
+        err->message.len = ngx_strlen(map[i].message);
+        return NGX_OK;
     }
 
-    if (v && v->type == NGX_BEDROCK_JSON_STRING && v->value.len) {
-        err->message = v->value;
+    /*
+     * Bedrock's text reaches the client only where the client needs it to
+     * fix its request, and without the gateway's account and ARNs
+     */
 
-    } else {
-        err->message.data = ngx_pnalloc(pool, 64 + type.len);
-        if (err->message.data == NULL) {
-            return NGX_ERROR;
-        }
+    if (map[i].type && err->detail.len) {
+        err->message = err->detail;
+        return ngx_bedrock_redact(pool, &err->message);
+    }
 
+    err->message.data = ngx_pnalloc(pool, 64 + type.len);
+    if (err->message.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_bedrock_name_valid(&type)) {
         err->message.len = ngx_sprintf(err->message.data,
-                                       "Bedrock returned HTTP %ui %V",
+                                       "Bedrock returned HTTP %ui %V.",
                                        status, &type)
                            - err->message.data;
+
+    } else {
+        err->message.len = ngx_sprintf(err->message.data,
+                                       "Bedrock returned HTTP %ui.", status)
+                           - err->message.data;
+    }
+
+    return NGX_OK;
+}
+
+
+/* an AWS error name: letters, digits, "_" and "."; at most 64 */
+
+ngx_uint_t
+ngx_bedrock_name_valid(ngx_str_t *name)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    if (name->len == 0 || name->len > 64) {
+        return 0;
+    }
+
+    for (i = 0; i < name->len; i++) {
+        c = name->data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '_' || c == '.'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * A copy of Bedrock's text with every ARN ("arn:" to the next space,
+ * quote or comma) as "<arn>" and every run of exactly 12 digits, an
+ * account id, as "<account>"
+ */
+
+ngx_int_t
+ngx_bedrock_redact(ngx_pool_t *pool, ngx_str_t *text)
+{
+    u_char  *p, *q, *last, *dst, *start;
+
+    dst = ngx_pnalloc(pool, text->len * 2 + 16);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    start = dst;
+    p = text->data;
+    last = p + text->len;
+
+    while (p < last) {
+
+        if (last - p >= 4 && ngx_strncasecmp(p, (u_char *) "arn:", 4) == 0
+            && (p == text->data || !ngx_bedrock_is_word(p[-1])))
+        {
+            for (q = p; q < last; q++) {
+                if (*q == ' ' || *q == '"' || *q == '\'' || *q == ','
+                    || *q == ')' || *q == ']' || *q < 0x20)
+                {
+                    break;
+                }
+            }
+
+            /* a sentence's full stop is not part of the ARN */
+
+            while (q > p + 4 && q[-1] == '.') {
+                q--;
+            }
+
+            dst = ngx_cpymem(dst, "<arn>", 5);
+            p = q;
+            continue;
+        }
+
+        if (*p >= '0' && *p <= '9'
+            && (p == text->data || !ngx_bedrock_is_word(p[-1])))
+        {
+            for (q = p; q < last && *q >= '0' && *q <= '9'; q++) {
+                /* void */
+            }
+
+            if (q - p == 12 && (q == last || !ngx_bedrock_is_word(*q))) {
+                dst = ngx_cpymem(dst, "<account>", 9);
+
+            } else {
+                dst = ngx_cpymem(dst, p, q - p);
+            }
+
+            p = q;
+            continue;
+        }
+
+        *dst++ = *p++;
+    }
+
+    text->data = start;
+    text->len = dst - start;
+
+    return NGX_OK;
+}
+
+
+/*
+ * For the error log: control characters, backslashes, quotes and bytes
+ * past 0x7e as \xNN, so that an upstream's text cannot forge log lines
+ */
+
+ngx_int_t
+ngx_bedrock_log_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
+{
+    u_char      *d, c;
+    size_t       n;
+    ngx_uint_t   i;
+
+    static u_char  hex[] = "0123456789abcdef";
+
+    n = 0;
+
+    for (i = 0; i < src->len; i++) {
+        c = src->data[i];
+        n += (c < 0x20 || c > 0x7e || c == '\\' || c == '"') ? 4 : 1;
+    }
+
+    if (n == src->len) {
+        *dst = *src;
+        return NGX_OK;
+    }
+
+    d = ngx_pnalloc(pool, n);
+    if (d == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst->data = d;
+    dst->len = n;
+
+    for (i = 0; i < src->len; i++) {
+        c = src->data[i];
+
+        if (c < 0x20 || c > 0x7e || c == '\\' || c == '"') {
+            *d++ = '\\';
+            *d++ = 'x';
+            *d++ = hex[c >> 4];
+            *d++ = hex[c & 0xf];
+
+        } else {
+            *d++ = c;
+        }
     }
 
     return NGX_OK;
@@ -2033,7 +2404,7 @@ ngx_bedrock_invalid(ngx_bedrock_chat_ctx_t *ctx, ngx_str_t *param,
         err->param = *param;
     }
 
-    p = ngx_pnalloc(ctx->pool, 1024);
+    p = ngx_pnalloc(ctx->out, 1024);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -2055,7 +2426,7 @@ ngx_bedrock_param(ngx_bedrock_chat_ctx_t *ctx, const char *fmt, ...)
     va_list     args;
     ngx_str_t  *param;
 
-    param = ngx_palloc(ctx->pool, sizeof(ngx_str_t) + 128);
+    param = ngx_palloc(ctx->out, sizeof(ngx_str_t) + 128);
     if (param == NULL) {
         return NULL;
     }

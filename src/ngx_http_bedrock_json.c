@@ -11,13 +11,23 @@
 #include "ngx_http_bedrock_json.h"
 
 
+/* nodes are taken from the pool this many at a time */
+#define NGX_BEDROCK_JSON_CHUNK  64
+
+
 typedef struct {
     ngx_pool_t               *pool;
+    u_char                   *start;    /* the text parsed */
+    u_char                   *end;
     ngx_bedrock_json_t       *root;
     ngx_bedrock_json_t       *current;
+    ngx_bedrock_json_t       *free;     /* nodes allocated, not yet used */
+    ngx_uint_t                nfree;
     ngx_str_t                 key;
     ngx_uint_t                depth;
     ngx_uint_t               *budget;   /* values left; NULL: no limit */
+    ngx_uint_t                strict;   /* refuse strings not UTF-8 */
+    ngx_uint_t                bad_key;  /* the bad string was a key */
     char                     *error;
 } ngx_bedrock_json_parser_t;
 
@@ -40,6 +50,11 @@ static void ngx_bedrock_jw_print(void *ctx, const char *s, size_t len);
 static void *ngx_bedrock_yajl_malloc(void *ctx, size_t size);
 static void *ngx_bedrock_yajl_realloc(void *ctx, void *ptr, size_t size);
 static void ngx_bedrock_yajl_free(void *ctx, void *ptr);
+static ngx_int_t ngx_bedrock_json_copy(ngx_bedrock_json_parser_t *p,
+    const u_char *s, size_t len, ngx_str_t *out);
+static ngx_int_t ngx_bedrock_json_path(ngx_bedrock_json_parser_t *p,
+    ngx_str_t *path);
+static size_t ngx_bedrock_utf8_seq(u_char *p, u_char *last);
 static ngx_int_t ngx_bedrock_utf8_sanitize(ngx_pool_t *pool, ngx_str_t *s,
     ngx_str_t *out);
 
@@ -63,22 +78,55 @@ ngx_int_t
 ngx_bedrock_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_uint_t *budget, ngx_bedrock_json_t **root, ngx_str_t *error)
 {
+    ngx_bedrock_json_opts_t  opts;
+
+    ngx_memzero(&opts, sizeof(ngx_bedrock_json_opts_t));
+    opts.pool = pool;
+    opts.budget = budget;
+
+    return ngx_bedrock_json_parse_opts(&opts, data, len, root, error);
+}
+
+
+/*
+ * NGX_OK, NGX_DECLINED with the reason in error (syntax, a limit), or, in
+ * strict mode, NGX_ABORT with the JSON path of the string that is not
+ * UTF-8 in error ("" for the root, "messages[0].content").
+ *
+ * yajl's own UTF-8 check is off: it takes overlong forms, surrogates and
+ * code points past U+10FFFF.  Strict parses refuse those; the others keep
+ * them, and the writer replaces them.
+ */
+
+ngx_int_t
+ngx_bedrock_json_parse_opts(ngx_bedrock_json_opts_t *opts, u_char *data,
+    size_t len, ngx_bedrock_json_t **root, ngx_str_t *error)
+{
     u_char                     *msg;
+    ngx_int_t                   rc;
     yajl_handle                 h;
     yajl_status                 st;
     yajl_alloc_funcs            funcs;
     ngx_bedrock_json_parser_t   p;
 
     ngx_memzero(&p, sizeof(ngx_bedrock_json_parser_t));
-    p.pool = pool;
-    p.budget = budget;
+    p.pool = opts->pool;
+    p.budget = opts->budget;
+    p.strict = opts->strict;
+    p.start = data;
+    p.end = data + len;
 
-    ngx_bedrock_yajl_funcs(&funcs, pool);
+    /* yajl's handle and buffers: in scratch memory where there is some */
+
+    ngx_bedrock_yajl_funcs(&funcs, opts->scratch ? opts->scratch
+                                                 : opts->pool);
 
     h = yajl_alloc(&ngx_bedrock_json_callbacks, &funcs, &p);
     if (h == NULL) {
         return NGX_ERROR;
     }
+
+    yajl_config(h, yajl_dont_validate_strings, 1);
 
     st = yajl_parse(h, data, len);
 
@@ -92,7 +140,19 @@ ngx_bedrock_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
         return NGX_OK;
     }
 
-    if (p.error != NULL) {
+    rc = NGX_DECLINED;
+
+    if (p.error != NULL && p.error[0] == '\0') {
+
+        /* strict: a string that is not UTF-8 */
+
+        rc = ngx_bedrock_json_path(&p, error);
+
+        if (rc == NGX_OK) {
+            rc = NGX_ABORT;
+        }
+
+    } else if (p.error != NULL) {
 
         /* a limit was reached in a callback */
 
@@ -100,8 +160,7 @@ ngx_bedrock_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
         error->len = ngx_strlen(p.error);
 
     } else if (st == yajl_status_client_canceled) {
-        yajl_free(h);
-        return NGX_ERROR;
+        rc = NGX_ERROR;
 
     } else {
         msg = yajl_get_error(h, 0, data, len);
@@ -111,22 +170,93 @@ ngx_bedrock_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
 
         } else {
             error->len = ngx_strlen(msg);
-            error->data = ngx_pnalloc(pool, error->len);
+            error->data = ngx_pnalloc(opts->pool, error->len);
 
             if (error->data == NULL) {
-                yajl_free_error(h, msg);
-                yajl_free(h);
-                return NGX_ERROR;
+                rc = NGX_ERROR;
+
+            } else {
+                ngx_memcpy(error->data, msg, error->len);
             }
 
-            ngx_memcpy(error->data, msg, error->len);
             yajl_free_error(h, msg);
         }
     }
 
     yajl_free(h);
 
-    return NGX_DECLINED;
+    return rc;
+}
+
+
+/*
+ * Where the parser stopped: the path of the value being added, or of the
+ * object whose key was bad.  At most NGX_BEDROCK_JSON_PATH_MAX bytes.
+ */
+
+static ngx_int_t
+ngx_bedrock_json_path(ngx_bedrock_json_parser_t *p, ngx_str_t *path)
+{
+    u_char              *d, *last;
+    ngx_int_t            n, i, k;
+    ngx_bedrock_json_t  *v, *c, *chain[NGX_BEDROCK_JSON_MAX_DEPTH + 1];
+
+    d = ngx_pnalloc(p->pool, NGX_BEDROCK_JSON_PATH_MAX);
+    if (d == NULL) {
+        return NGX_ERROR;
+    }
+
+    path->data = d;
+    last = d + NGX_BEDROCK_JSON_PATH_MAX;
+
+    n = 0;
+
+    for (v = p->current; v && n <= NGX_BEDROCK_JSON_MAX_DEPTH; v = v->parent)
+    {
+        chain[n++] = v;
+    }
+
+    /* chain[n - 1] is the root; each step down names a member or index */
+
+    for (i = n - 2; i >= -1; i--) {
+
+        if (i == -1) {
+            if (p->bad_key || p->current == NULL) {
+                break;
+            }
+
+            /* the value being added to p->current */
+
+            v = NULL;
+            c = p->current;
+            k = (ngx_int_t) c->n;
+
+        } else {
+            v = chain[i];
+            c = v->parent;
+            k = 0;
+
+            if (c->type == NGX_BEDROCK_JSON_ARRAY) {
+                for (c = c->child; c != v; c = c->next) {
+                    k++;
+                }
+
+                c = v->parent;
+            }
+        }
+
+        if (c->type == NGX_BEDROCK_JSON_ARRAY) {
+            d = ngx_slprintf(d, last, "[%i]", k);
+
+        } else {
+            d = ngx_slprintf(d, last, (d == path->data) ? "%V" : ".%V",
+                             v ? &v->key : &p->key);
+        }
+    }
+
+    path->len = d - path->data;
+
+    return NGX_OK;
 }
 
 
@@ -145,10 +275,20 @@ ngx_bedrock_json_add(ngx_bedrock_json_parser_t *p,
         (*p->budget)--;
     }
 
-    v = ngx_pcalloc(p->pool, sizeof(ngx_bedrock_json_t));
-    if (v == NULL) {
-        return NULL;
+    if (p->nfree == 0) {
+        p->free = ngx_palloc(p->pool, NGX_BEDROCK_JSON_CHUNK
+                                      * sizeof(ngx_bedrock_json_t));
+        if (p->free == NULL) {
+            return NULL;
+        }
+
+        p->nfree = NGX_BEDROCK_JSON_CHUNK;
     }
+
+    v = p->free++;
+    p->nfree--;
+
+    ngx_memzero(v, sizeof(ngx_bedrock_json_t));
 
     v->type = type;
     parent = p->current;
@@ -205,15 +345,7 @@ ngx_bedrock_json_on_number(void *ctx, const char *s, size_t len)
         return 0;
     }
 
-    v->value.data = ngx_pnalloc(p->pool, len);
-    if (v->value.data == NULL) {
-        return 0;
-    }
-
-    ngx_memcpy(v->value.data, s, len);
-    v->value.len = len;
-
-    return 1;
+    return ngx_bedrock_json_copy(p, (u_char *) s, len, &v->value) == NGX_OK;
 }
 
 
@@ -223,20 +355,17 @@ ngx_bedrock_json_on_string(void *ctx, const unsigned char *s, size_t len)
     ngx_bedrock_json_t         *v;
     ngx_bedrock_json_parser_t  *p = ctx;
 
+    if (p->strict && !ngx_bedrock_utf8_valid((u_char *) s, len)) {
+        p->error = "";
+        return 0;
+    }
+
     v = ngx_bedrock_json_add(p, NGX_BEDROCK_JSON_STRING);
     if (v == NULL) {
         return 0;
     }
 
-    v->value.data = ngx_pnalloc(p->pool, len);
-    if (v->value.data == NULL) {
-        return 0;
-    }
-
-    ngx_memcpy(v->value.data, s, len);
-    v->value.len = len;
-
-    return 1;
+    return ngx_bedrock_json_copy(p, s, len, &v->value) == NGX_OK;
 }
 
 
@@ -281,13 +410,115 @@ ngx_bedrock_json_on_key(void *ctx, const unsigned char *s, size_t len)
 {
     ngx_bedrock_json_parser_t  *p = ctx;
 
-    p->key.data = ngx_pnalloc(p->pool, len);
-    if (p->key.data == NULL) {
+    if (p->strict && !ngx_bedrock_utf8_valid((u_char *) s, len)) {
+        p->error = "";
+        p->bad_key = 1;
         return 0;
     }
 
-    ngx_memcpy(p->key.data, s, len);
-    p->key.len = len;
+    return ngx_bedrock_json_copy(p, s, len, &p->key) == NGX_OK;
+}
+
+
+/*
+ * Text without escapes is handed over where it lies in the input, which
+ * outlives the tree; decoded text is in yajl's buffer and must be copied.
+ */
+
+static ngx_int_t
+ngx_bedrock_json_copy(ngx_bedrock_json_parser_t *p, const u_char *s,
+    size_t len, ngx_str_t *out)
+{
+    if (s >= p->start && s + len <= p->end) {
+        out->data = (u_char *) s;
+        out->len = len;
+        return NGX_OK;
+    }
+
+    out->data = ngx_pnalloc(p->pool, len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, s, len);
+    out->len = len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The length of the UTF-8 sequence at p, 0 if it is not one (RFC 3629: no
+ * overlong forms, no surrogates, nothing past U+10FFFF)
+ */
+
+static size_t
+ngx_bedrock_utf8_seq(u_char *p, u_char *last)
+{
+    u_char  c, lo, hi;
+    size_t  n, i;
+
+    c = *p;
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (c < 0x80) {
+        return 1;
+
+    } else if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        lo = (c == 0xe0) ? 0xa0 : 0x80;
+        hi = (c == 0xed) ? 0x9f : 0xbf;
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        lo = (c == 0xf0) ? 0x90 : 0x80;
+        hi = (c == 0xf4) ? 0x8f : 0xbf;
+
+    } else {
+        return 0;
+    }
+
+    if ((size_t) (last - p) < n || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+
+    for (i = 2; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+    }
+
+    return n;
+}
+
+
+ngx_uint_t
+ngx_bedrock_utf8_valid(u_char *p, size_t len)
+{
+    size_t   n;
+    u_char  *last;
+
+    last = p + len;
+
+    while (p < last) {
+
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+
+        n = ngx_bedrock_utf8_seq(p, last);
+
+        if (n == 0) {
+            return 0;
+        }
+
+        p += n;
+    }
 
     return 1;
 }
@@ -603,19 +834,22 @@ ngx_bedrock_jw_str(ngx_bedrock_jw_t *w, ngx_str_t *s)
         return;
     }
 
-    st = yajl_gen_string(w->gen, s->data, s->len);
+    if (!ngx_bedrock_utf8_valid(s->data, s->len)) {
 
-    if (st == yajl_gen_invalid_string) {
-
-        /* bytes from a URI, or text cut short: not UTF-8 */
+        /*
+         * bytes from a URI, text cut short, or an upstream's lone
+         * surrogate: every byte the client gets is UTF-8
+         */
 
         if (ngx_bedrock_utf8_sanitize(w->pool, s, &valid) != NGX_OK) {
             w->rc = NGX_ERROR;
             return;
         }
 
-        st = yajl_gen_string(w->gen, valid.data, valid.len);
+        s = &valid;
     }
+
+    st = yajl_gen_string(w->gen, s->data, s->len);
 
     ngx_bedrock_jw_check(w, st);
 }
@@ -626,8 +860,8 @@ ngx_bedrock_jw_str(ngx_bedrock_jw_t *w, ngx_str_t *s)
 static ngx_int_t
 ngx_bedrock_utf8_sanitize(ngx_pool_t *pool, ngx_str_t *s, ngx_str_t *out)
 {
-    u_char    *p, *q, *k, *last, *dst;
-    uint32_t   c;
+    size_t   n;
+    u_char  *p, *last, *dst;
 
     dst = ngx_pnalloc(pool, s->len * 3);
     if (dst == NULL) {
@@ -639,31 +873,17 @@ ngx_bedrock_utf8_sanitize(ngx_pool_t *pool, ngx_str_t *s, ngx_str_t *out)
     last = s->data + s->len;
 
     while (p < last) {
+        n = ngx_bedrock_utf8_seq(p, last);
 
-        if (*p < 0x80) {
-            *dst++ = *p++;
-            continue;
-        }
-
-        q = p;
-        c = ngx_utf8_decode(&q, last - p);
-
-        /* ngx_utf8_decode() takes any byte over 0x7f as a continuation */
-
-        for (k = p + 1; k < q && (*k & 0xc0) == 0x80; k++) {
-            /* void */
-        }
-
-        if (*p > 0xf4 || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)
-            || k != q)
-        {
+        if (n == 0) {
             dst = ngx_cpymem(dst, "\xef\xbf\xbd", 3);
             p++;
             continue;
         }
 
-        dst = ngx_cpymem(dst, p, q - p);
-        p = q;
+        while (n--) {
+            *dst++ = *p++;
+        }
     }
 
     out->len = dst - out->data;

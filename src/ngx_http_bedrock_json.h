@@ -64,8 +64,27 @@ typedef struct {
 #define NGX_BEDROCK_JSON_MAX_DEPTH  100
 
 
+typedef struct {
+    ngx_pool_t               *pool;     /* the tree */
+    ngx_pool_t               *scratch;  /* yajl's memory; NULL: pool */
+    ngx_uint_t               *budget;   /* values left; NULL: no limit */
+    ngx_uint_t                strict;   /* refuse strings not UTF-8 */
+} ngx_bedrock_json_opts_t;
+
+
+/* the longest JSON path a strict parse names */
+#define NGX_BEDROCK_JSON_PATH_MAX   256
+
+
+/*
+ * Strings without escapes point into the parsed text: it must outlive
+ * the tree.
+ */
 ngx_int_t ngx_bedrock_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_uint_t *budget, ngx_bedrock_json_t **root, ngx_str_t *error);
+ngx_int_t ngx_bedrock_json_parse_opts(ngx_bedrock_json_opts_t *opts,
+    u_char *data, size_t len, ngx_bedrock_json_t **root, ngx_str_t *error);
+ngx_uint_t ngx_bedrock_utf8_valid(u_char *p, size_t len);
 ngx_bedrock_json_t *ngx_bedrock_json_get(ngx_bedrock_json_t *obj,
     char *key);
 ngx_uint_t ngx_bedrock_json_is_null(ngx_bedrock_json_t *v);

@@ -20,8 +20,9 @@ static ngx_int_t ngx_bedrock_stream_stop(ngx_bedrock_stream_t *st,
     ngx_bedrock_jw_t *w, ngx_bedrock_json_t *root);
 static void ngx_bedrock_stream_metadata(ngx_bedrock_stream_t *st,
     ngx_bedrock_jw_t *w, ngx_bedrock_json_t *root);
-static void ngx_bedrock_stream_exception(ngx_bedrock_es_message_t *msg,
-    ngx_bedrock_json_t *root, ngx_bedrock_error_t *err);
+static ngx_int_t ngx_bedrock_stream_exception(ngx_pool_t *pool,
+    ngx_bedrock_es_message_t *msg, ngx_bedrock_json_t *root,
+    ngx_bedrock_error_t *err);
 static ngx_bedrock_stream_block_t *ngx_bedrock_stream_find(
     ngx_bedrock_stream_t *st, ngx_int_t block);
 static void ngx_bedrock_stream_envelope(ngx_bedrock_stream_t *st,
@@ -78,15 +79,15 @@ ngx_bedrock_stream_event(ngx_bedrock_stream_t *st, ngx_pool_t *scratch,
     if (msg->message_type.len == 9
         && ngx_strncmp(msg->message_type.data, "exception", 9) == 0)
     {
-        ngx_bedrock_stream_exception(msg, root, err);
-        return NGX_DECLINED;
+        rc = ngx_bedrock_stream_exception(scratch, msg, root, err);
+        return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
     }
 
     if (msg->message_type.len == 5
         && ngx_strncmp(msg->message_type.data, "error", 5) == 0)
     {
-        ngx_bedrock_stream_exception(msg, NULL, err);
-        return NGX_DECLINED;
+        rc = ngx_bedrock_stream_exception(scratch, msg, NULL, err);
+        return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
     }
 
     if (msg->message_type.len != 5
@@ -108,6 +109,14 @@ ngx_bedrock_stream_event(ngx_bedrock_stream_t *st, ngx_pool_t *scratch,
 
     type = &msg->event_type;
     rc = NGX_OK;
+
+    /* after messageStop only the metadata (usage) has a place */
+
+    if (st->stopped
+        && (type->len != 8 || ngx_strncmp(type->data, "metadata", 8) != 0))
+    {
+        return NGX_OK;
+    }
 
 #define ngx_bedrock_event_is(s)                                              \
     (type->len == sizeof(s) - 1 && ngx_strncmp(type->data, s, type->len) == 0)
@@ -137,6 +146,12 @@ ngx_bedrock_stream_event(ngx_bedrock_stream_t *st, ngx_pool_t *scratch,
             ngx_bedrock_error_set(err, 502, "server_error", "upstream_error",
                                   "Bedrock sent more content blocks than "
                                   "this gateway accepts.");
+
+        } else if (rc == NGX_ABORT) {
+            ngx_bedrock_error_set(err, 502, "server_error", "upstream_error",
+                                  "Bedrock sent a tool call without a "
+                                  "string toolUseId and name.");
+            rc = NGX_DECLINED;
         }
 
         return rc;
@@ -187,6 +202,17 @@ ngx_bedrock_stream_content(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w,
                                        "server_tool_use"))
         {
             return NGX_OK;
+        }
+
+        /* what OpenAI's schema needs of a tool call */
+
+        v = ngx_bedrock_json_get(tool, "toolUseId");
+        text = ngx_bedrock_json_get(tool, "name");
+
+        if (v == NULL || v->type != NGX_BEDROCK_JSON_STRING
+            || text == NULL || text->type != NGX_BEDROCK_JSON_STRING)
+        {
+            return NGX_ABORT;
         }
 
         b->tool = st->tools++;
@@ -316,47 +342,67 @@ ngx_bedrock_stream_metadata(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w,
 }
 
 
-static void
-ngx_bedrock_stream_exception(ngx_bedrock_es_message_t *msg,
+/*
+ * As for plain answers, Bedrock's text reaches the client for a
+ * validationException only, redacted; err->detail keeps it for the log
+ */
+
+static ngx_int_t
+ngx_bedrock_stream_exception(ngx_pool_t *pool, ngx_bedrock_es_message_t *msg,
     ngx_bedrock_json_t *root, ngx_bedrock_error_t *err)
 {
-    ngx_str_t           *type;
+    ngx_str_t           *type, detail;
     ngx_bedrock_json_t  *v;
 
     type = msg->exception_type.len ? &msg->exception_type : &msg->error_code;
+
+    ngx_str_null(&detail);
+
+    v = ngx_bedrock_json_get(root, "message");
+
+    if (v && v->type == NGX_BEDROCK_JSON_STRING && v->value.len) {
+        detail = v->value;
+
+    } else if (msg->error_message.len) {
+        detail = msg->error_message;
+    }
 
 #define ngx_bedrock_exception_is(s)                                          \
     (type->len == sizeof(s) - 1 && ngx_strncmp(type->data, s, type->len) == 0)
 
     if (ngx_bedrock_exception_is("throttlingException")) {
         ngx_bedrock_error_set(err, 429, "rate_limit_error",
-                              "rate_limit_exceeded", "");
+                              "rate_limit_exceeded",
+                              "Bedrock is throttling requests; retry after "
+                              "a while.");
 
     } else if (ngx_bedrock_exception_is("validationException")) {
-        ngx_bedrock_error_set(err, 400, "invalid_request_error", NULL, "");
+        ngx_bedrock_error_set(err, 400, "invalid_request_error", NULL,
+                              "Bedrock refused the request.");
+
+        if (detail.len) {
+            err->message = detail;
+
+            if (ngx_bedrock_redact(pool, &err->message) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
 
     } else if (ngx_bedrock_exception_is("modelStreamErrorException")) {
-        ngx_bedrock_error_set(err, 502, "server_error", "model_error", "");
+        ngx_bedrock_error_set(err, 502, "server_error", "model_error",
+                              "The model failed while it answered.");
 
     } else {
-        ngx_bedrock_error_set(err, 502, "server_error", NULL, "");
+        ngx_bedrock_error_set(err, 502, "server_error", NULL,
+                              "Bedrock ended the stream with an error.");
     }
 
 #undef ngx_bedrock_exception_is
 
     err->aws_type = *type;
+    err->detail = detail;
 
-    v = ngx_bedrock_json_get(root, "message");
-
-    if (v && v->type == NGX_BEDROCK_JSON_STRING && v->value.len) {
-        err->message = v->value;
-
-    } else if (msg->error_message.len) {
-        err->message = msg->error_message;
-
-    } else {
-        ngx_str_set(&err->message, "Bedrock ended the stream with an error.");
-    }
+    return NGX_OK;
 }
 
 

@@ -18,12 +18,21 @@
  */
 
 
+/* the allowlist: models that start with "x" are not in it */
+
+static ngx_int_t
+ngx_fuzz_model_check(void *data, ngx_str_t *model)
+{
+    return (model->len && model->data[0] == 'x') ? NGX_DECLINED : NGX_OK;
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ngx_int_t                    rc;
     ngx_str_t                    json;
-    ngx_pool_t                  *pool;
+    ngx_pool_t                  *pool, *temp;
     ngx_uint_t                   guardrail;
     ngx_bedrock_error_t          err;
     ngx_bedrock_chat_request_t   req;
@@ -41,10 +50,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ngx_str_set(&req.guardrail_stream_mode, "async");
         }
 
-        rc = ngx_bedrock_chat_request(pool, (u_char *) data, size, &req,
-                                      &err);
+        req.model_check = ngx_fuzz_model_check;
 
-        if (rc == NGX_OK) {
+        /*
+         * the parse's pool is gone before the results are looked at, as
+         * in the module: what outlives it must have been copied
+         */
+
+        temp = ngx_fuzz_pool();
+
+        rc = ngx_bedrock_chat_request(pool, temp, (u_char *) data, size,
+                                      &req, &err);
+
+        ngx_destroy_pool(temp);
+
+        if (rc == NGX_ABORT) {
+            if (req.model.len == 0 || req.model.data[0] != 'x'
+                || !ngx_fuzz_utf8(req.model.data, req.model.len))
+            {
+                ngx_fuzz_abort("NGX_ABORT without a refused model");
+            }
+
+        } else if (rc == NGX_OK) {
             if (req.model.len == 0) {
                 ngx_fuzz_abort("NGX_OK without a model");
             }

@@ -29,7 +29,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ngx_int_t                     rc;
     ngx_str_t                     json, type;
-    ngx_pool_t                   *pool;
+    ngx_pool_t                   *pool, *temp;
     ngx_uint_t                    status;
     ngx_bedrock_error_t           err;
     ngx_bedrock_chat_response_t   resp;
@@ -42,7 +42,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_str_set(&resp.id, "chatcmpl-fuzz");
     resp.created = 1700000000;
 
-    rc = ngx_bedrock_chat_response(pool, (u_char *) data, size, &resp);
+    temp = ngx_fuzz_pool();
+
+    rc = ngx_bedrock_chat_response(pool, temp, (u_char *) data, size, &resp);
+
+    ngx_destroy_pool(temp);
 
     if (rc == NGX_OK) {
         ngx_fuzz_json(&resp.body, "the chat.completion");

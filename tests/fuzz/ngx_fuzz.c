@@ -60,9 +60,63 @@ ngx_fuzz_json(ngx_str_t *json, const char *what)
 
     yajl_free(h);
 
-    if (st != yajl_status_ok || json->len == 0) {
+    if (st != yajl_status_ok || json->len == 0
+        || !ngx_fuzz_utf8(json->data, json->len))
+    {
         ngx_fuzz_fail(what, json);
     }
+}
+
+
+/*
+ * Strict UTF-8, written apart from the module's checker: decode each code
+ * point, then refuse overlong forms, surrogates and what is past U+10FFFF
+ */
+
+int
+ngx_fuzz_utf8(u_char *p, size_t len)
+{
+    size_t    i, n, k;
+    uint32_t  cp, min;
+
+    for (i = 0; i < len; i += n) {
+
+        if (p[i] < 0x80) {
+            n = 1;
+            continue;
+        }
+
+        if ((p[i] & 0xe0) == 0xc0) {
+            n = 2; cp = p[i] & 0x1f; min = 0x80;
+
+        } else if ((p[i] & 0xf0) == 0xe0) {
+            n = 3; cp = p[i] & 0x0f; min = 0x800;
+
+        } else if ((p[i] & 0xf8) == 0xf0) {
+            n = 4; cp = p[i] & 0x07; min = 0x10000;
+
+        } else {
+            return 0;
+        }
+
+        if (i + n > len) {
+            return 0;
+        }
+
+        for (k = 1; k < n; k++) {
+            if ((p[i + k] & 0xc0) != 0x80) {
+                return 0;
+            }
+
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -25,6 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 ngx_pool_t *ngx_fuzz_pool(void);
 void ngx_fuzz_json(ngx_str_t *json, const char *what);
+int ngx_fuzz_utf8(u_char *p, size_t len);
 void ngx_fuzz_sse(ngx_str_t *sse, const char *what);
 void ngx_fuzz_fail(const char *what, ngx_str_t *out);
 void ngx_fuzz_abort(const char *what);
