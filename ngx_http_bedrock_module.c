@@ -1727,6 +1727,13 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
             ctx->usage = resp.usage;
             ctx->has_usage = 1;
 
+            /* nothing points into Bedrock's answer any more */
+
+            ngx_pfree(r->pool, ctx->resp_start);
+            ctx->resp_start = NULL;
+            ctx->resp_pos = NULL;
+            ctx->resp_end = NULL;
+
             u->headers_in.status_n = NGX_HTTP_OK;
 
         } else {

@@ -52,6 +52,7 @@ typedef struct {
     ngx_pool_t               *pool;     /* the parse: freed by the caller */
     ngx_pool_t               *out;      /* what outlives the call */
     ngx_pool_t               *scratch;  /* one arguments parse at a time */
+    ngx_bedrock_json_opts_t   jo;       /* the parses, one pool of nodes */
     ngx_bedrock_error_t      *err;
     ngx_array_t               system;   /* of ngx_str_t */
     ngx_array_t               turns;    /* of ngx_bedrock_turn_t */
@@ -134,7 +135,6 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
     ngx_bedrock_jw_t          w;
     ngx_bedrock_json_t       *root, *v, *m, *opts;
     ngx_bedrock_chat_ctx_t    ctx;
-    ngx_bedrock_json_opts_t   jo;
 
     ngx_memzero(&ctx, sizeof(ngx_bedrock_chat_ctx_t));
     ctx.pool = temp;
@@ -148,12 +148,11 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
                                    "NUL byte.");
     }
 
-    ngx_memzero(&jo, sizeof(ngx_bedrock_json_opts_t));
-    jo.pool = temp;
-    jo.budget = &ctx.budget;
-    jo.strict = 1;
+    ctx.jo.pool = temp;
+    ctx.jo.budget = &ctx.budget;
+    ctx.jo.strict = 1;
 
-    rc = ngx_bedrock_json_parse_opts(&jo, data, len, &root, &error);
+    rc = ngx_bedrock_json_parse_opts(&ctx.jo, data, len, &root, &error);
 
     if (rc == NGX_ABORT) {
         if (ngx_bedrock_copy(pool, &error) != NGX_OK) {
@@ -848,7 +847,6 @@ ngx_bedrock_chat_tool_calls(ngx_bedrock_chat_ctx_t *ctx,
     ngx_uint_t                j;
     ngx_bedrock_json_t       *call, *id, *fn, *fname, *args;
     ngx_bedrock_block_t      *b;
-    ngx_bedrock_json_opts_t   jo;
 
     if (ngx_bedrock_json_is_null(calls)) {
         return NGX_OK;
@@ -892,13 +890,9 @@ ngx_bedrock_chat_tool_calls(ngx_bedrock_chat_ctx_t *ctx,
             b->input = NULL;
 
         } else {
-            ngx_memzero(&jo, sizeof(ngx_bedrock_json_opts_t));
-            jo.pool = ctx->pool;
-            jo.scratch = ctx->scratch;
-            jo.budget = &ctx->budget;
-            jo.strict = 1;
+            ctx->jo.scratch = ctx->scratch;
 
-            rc = ngx_bedrock_json_parse_opts(&jo, args->value.data,
+            rc = ngx_bedrock_json_parse_opts(&ctx->jo, args->value.data,
                                              args->value.len, &b->input,
                                              &error);
 

@@ -20,14 +20,18 @@ typedef struct {
     u_char                   *start;    /* the text parsed */
     u_char                   *end;
     ngx_bedrock_json_t       *root;
-    ngx_bedrock_json_t       *current;
-    ngx_bedrock_json_t       *free;     /* nodes allocated, not yet used */
-    ngx_uint_t                nfree;
+    ngx_bedrock_json_opts_t  *opts;     /* the free nodes */
     ngx_str_t                 key;
-    ngx_uint_t                depth;
+    ngx_uint_t                depth;    /* containers open */
     ngx_uint_t               *budget;   /* values left; NULL: no limit */
     ngx_uint_t                strict;   /* refuse strings not UTF-8 */
     ngx_uint_t                bad_key;  /* the bad string was a key */
+    size_t                    bad;      /* 1 + offset of a lone surrogate */
+    yajl_handle               handle;
+
+    /* the containers open, and the last child of each */
+    ngx_bedrock_json_t       *stack[NGX_BEDROCK_JSON_MAX_DEPTH];
+    ngx_bedrock_json_t       *lasts[NGX_BEDROCK_JSON_MAX_DEPTH];
     char                     *error;
 } ngx_bedrock_json_parser_t;
 
@@ -50,6 +54,10 @@ static void ngx_bedrock_jw_print(void *ctx, const char *s, size_t len);
 static void *ngx_bedrock_yajl_malloc(void *ctx, size_t size);
 static void *ngx_bedrock_yajl_realloc(void *ctx, void *ptr, size_t size);
 static void ngx_bedrock_yajl_free(void *ctx, void *ptr);
+static size_t ngx_bedrock_json_bad_escape(u_char *p, size_t len,
+    ngx_uint_t fix);
+static ngx_int_t ngx_bedrock_json_strict(ngx_bedrock_json_parser_t *p,
+    const u_char *s, size_t len);
 static ngx_int_t ngx_bedrock_json_copy(ngx_bedrock_json_parser_t *p,
     const u_char *s, size_t len, ngx_str_t *out);
 static ngx_int_t ngx_bedrock_json_path(ngx_bedrock_json_parser_t *p,
@@ -111,6 +119,7 @@ ngx_bedrock_json_parse_opts(ngx_bedrock_json_opts_t *opts, u_char *data,
 
     ngx_memzero(&p, sizeof(ngx_bedrock_json_parser_t));
     p.pool = opts->pool;
+    p.opts = opts;
     p.budget = opts->budget;
     p.strict = opts->strict;
     p.start = data;
@@ -121,10 +130,32 @@ ngx_bedrock_json_parse_opts(ngx_bedrock_json_opts_t *opts, u_char *data,
     ngx_bedrock_yajl_funcs(&funcs, opts->scratch ? opts->scratch
                                                  : opts->pool);
 
+    p.bad = ngx_bedrock_json_bad_escape(data, len, 0);
+
+    if (p.bad && !p.strict) {
+
+        /* a copy where half a surrogate pair is U+FFFD, as is bad UTF-8 */
+
+        msg = ngx_pnalloc(opts->pool, len);
+        if (msg == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(msg, data, len);
+        (void) ngx_bedrock_json_bad_escape(msg, len, 1);
+
+        data = msg;
+        p.start = data;
+        p.end = data + len;
+        p.bad = 0;
+    }
+
     h = yajl_alloc(&ngx_bedrock_json_callbacks, &funcs, &p);
     if (h == NULL) {
         return NGX_ERROR;
     }
+
+    p.handle = h;
 
     yajl_config(h, yajl_dont_validate_strings, 1);
 
@@ -198,8 +229,8 @@ static ngx_int_t
 ngx_bedrock_json_path(ngx_bedrock_json_parser_t *p, ngx_str_t *path)
 {
     u_char              *d, *last;
-    ngx_int_t            n, i, k;
-    ngx_bedrock_json_t  *v, *c, *chain[NGX_BEDROCK_JSON_MAX_DEPTH + 1];
+    ngx_uint_t           i, k;
+    ngx_bedrock_json_t  *v, *c, *parent;
 
     d = ngx_pnalloc(p->pool, NGX_BEDROCK_JSON_PATH_MAX);
     if (d == NULL) {
@@ -209,44 +240,36 @@ ngx_bedrock_json_path(ngx_bedrock_json_parser_t *p, ngx_str_t *path)
     path->data = d;
     last = d + NGX_BEDROCK_JSON_PATH_MAX;
 
-    n = 0;
+    /* stack[0] is the root; each step down names a member or an index */
 
-    for (v = p->current; v && n <= NGX_BEDROCK_JSON_MAX_DEPTH; v = v->parent)
-    {
-        chain[n++] = v;
-    }
+    for (i = 1; i <= p->depth; i++) {
 
-    /* chain[n - 1] is the root; each step down names a member or index */
+        parent = p->stack[i - 1];
 
-    for (i = n - 2; i >= -1; i--) {
+        if (i == p->depth) {
 
-        if (i == -1) {
-            if (p->bad_key || p->current == NULL) {
+            /* the value being added to the innermost container */
+
+            if (p->bad_key) {
                 break;
             }
 
-            /* the value being added to p->current */
-
             v = NULL;
-            c = p->current;
-            k = (ngx_int_t) c->n;
+            k = parent->n;
 
         } else {
-            v = chain[i];
-            c = v->parent;
+            v = p->stack[i];
             k = 0;
 
-            if (c->type == NGX_BEDROCK_JSON_ARRAY) {
-                for (c = c->child; c != v; c = c->next) {
+            if (parent->type == NGX_BEDROCK_JSON_ARRAY) {
+                for (c = parent->child; c != v; c = c->next) {
                     k++;
                 }
-
-                c = v->parent;
             }
         }
 
-        if (c->type == NGX_BEDROCK_JSON_ARRAY) {
-            d = ngx_slprintf(d, last, "[%i]", k);
+        if (parent->type == NGX_BEDROCK_JSON_ARRAY) {
+            d = ngx_slprintf(d, last, "[%ui]", k);
 
         } else {
             d = ngx_slprintf(d, last, (d == path->data) ? "%V" : ".%V",
@@ -275,43 +298,42 @@ ngx_bedrock_json_add(ngx_bedrock_json_parser_t *p,
         (*p->budget)--;
     }
 
-    if (p->nfree == 0) {
-        p->free = ngx_palloc(p->pool, NGX_BEDROCK_JSON_CHUNK
-                                      * sizeof(ngx_bedrock_json_t));
-        if (p->free == NULL) {
+    if (p->opts->nfree == 0) {
+        p->opts->free = ngx_palloc(p->pool, NGX_BEDROCK_JSON_CHUNK
+                                            * sizeof(ngx_bedrock_json_t));
+        if (p->opts->free == NULL) {
             return NULL;
         }
 
-        p->nfree = NGX_BEDROCK_JSON_CHUNK;
+        p->opts->nfree = NGX_BEDROCK_JSON_CHUNK;
     }
 
-    v = p->free++;
-    p->nfree--;
+    v = p->opts->free++;
+    p->opts->nfree--;
 
     ngx_memzero(v, sizeof(ngx_bedrock_json_t));
 
     v->type = type;
-    parent = p->current;
 
-    if (parent == NULL) {
+    if (p->depth == 0) {
         p->root = v;
         return v;
     }
+
+    parent = p->stack[p->depth - 1];
 
     if (parent->type == NGX_BEDROCK_JSON_OBJECT) {
         v->key = p->key;
     }
 
-    v->parent = parent;
-
-    if (parent->last) {
-        parent->last->next = v;
+    if (p->lasts[p->depth - 1]) {
+        p->lasts[p->depth - 1]->next = v;
 
     } else {
         parent->child = v;
     }
 
-    parent->last = v;
+    p->lasts[p->depth - 1] = v;
     parent->n++;
 
     return v;
@@ -355,8 +377,7 @@ ngx_bedrock_json_on_string(void *ctx, const unsigned char *s, size_t len)
     ngx_bedrock_json_t         *v;
     ngx_bedrock_json_parser_t  *p = ctx;
 
-    if (p->strict && !ngx_bedrock_utf8_valid((u_char *) s, len)) {
-        p->error = "";
+    if (p->strict && ngx_bedrock_json_strict(p, s, len) != NGX_OK) {
         return 0;
     }
 
@@ -375,7 +396,7 @@ ngx_bedrock_json_on_start(ngx_bedrock_json_parser_t *p,
 {
     ngx_bedrock_json_t  *v;
 
-    if (++p->depth > NGX_BEDROCK_JSON_MAX_DEPTH) {
+    if (p->depth == NGX_BEDROCK_JSON_MAX_DEPTH) {
         p->error = "JSON nesting is too deep";
         return 0;
     }
@@ -385,7 +406,9 @@ ngx_bedrock_json_on_start(ngx_bedrock_json_parser_t *p,
         return 0;
     }
 
-    p->current = v;
+    p->stack[p->depth] = v;
+    p->lasts[p->depth] = NULL;
+    p->depth++;
 
     return 1;
 }
@@ -410,13 +433,88 @@ ngx_bedrock_json_on_key(void *ctx, const unsigned char *s, size_t len)
 {
     ngx_bedrock_json_parser_t  *p = ctx;
 
-    if (p->strict && !ngx_bedrock_utf8_valid((u_char *) s, len)) {
-        p->error = "";
+    if (p->strict && ngx_bedrock_json_strict(p, s, len) != NGX_OK) {
         p->bad_key = 1;
         return 0;
     }
 
     return ngx_bedrock_json_copy(p, s, len, &p->key) == NGX_OK;
+}
+
+
+/*
+ * Decoded text must be UTF-8, and its escapes may not name half of a
+ * surrogate pair: yajl turns a lone high one into "?", pairs a high one
+ * with any \\u escape that follows, and writes a lone low one as is.
+ * The first such escape was found before the parse; the string that holds
+ * it is the one that ends past it.
+ */
+
+static ngx_int_t
+ngx_bedrock_json_strict(ngx_bedrock_json_parser_t *p, const u_char *s,
+    size_t len)
+{
+    if ((p->bad && yajl_get_bytes_consumed(p->handle) >= p->bad)
+        || !ngx_bedrock_utf8_valid((u_char *) s, len))
+    {
+        p->error = "";
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The first escape of half a surrogate pair: 1 + its offset, 0 if none.
+ * With "fix", each of them becomes \\ufffd instead (the same length).
+ * Backslashes occur in JSON strings only, so escapes are read in order.
+ */
+
+static size_t
+ngx_bedrock_json_bad_escape(u_char *p, size_t len, ngx_uint_t fix)
+{
+    u_char      *start, *last;
+    ngx_int_t    hi, lo;
+
+    start = p;
+    last = p + len;
+
+    for ( ;; ) {
+        p = memchr(p, '\\', last - p);
+
+        if (p == NULL || last - p < 2) {
+            return 0;
+        }
+
+        if (p[1] != 'u' || last - p < 6) {
+            p += 2;
+            continue;
+        }
+
+        hi = ngx_hextoi(p + 2, 4);
+
+        if (hi >= 0xd800 && hi <= 0xdbff) {
+            lo = (last - p >= 12 && p[6] == '\\' && p[7] == 'u')
+                 ? ngx_hextoi(p + 8, 4) : -1;
+
+            if (lo >= 0xdc00 && lo <= 0xdfff) {
+                p += 12;
+                continue;
+            }
+
+        } else if (hi < 0xdc00 || hi > 0xdfff) {
+            p += 6;
+            continue;
+        }
+
+        if (!fix) {
+            return p - start + 1;
+        }
+
+        ngx_memcpy(p + 2, "fffd", 4);
+        p += 6;
+    }
 }
 
 
@@ -530,7 +628,6 @@ ngx_bedrock_json_on_end(void *ctx)
     ngx_bedrock_json_parser_t  *p = ctx;
 
     p->depth--;
-    p->current = p->current->parent;
 
     return 1;
 }
@@ -877,7 +974,18 @@ ngx_bedrock_utf8_sanitize(ngx_pool_t *pool, ngx_str_t *s, ngx_str_t *out)
 
         if (n == 0) {
             dst = ngx_cpymem(dst, "\xef\xbf\xbd", 3);
-            p++;
+
+            /* a surrogate encoded as UTF-8 (CESU-8) is one character */
+
+            if (last - p >= 3 && p[0] == 0xed && p[1] >= 0xa0
+                && (p[2] & 0xc0) == 0x80)
+            {
+                p += 3;
+
+            } else {
+                p++;
+            }
+
             continue;
         }
 
