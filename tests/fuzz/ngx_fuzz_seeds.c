@@ -162,7 +162,38 @@ static ngx_fuzz_seed_event_t  ngx_fuzz_not_json[] = {
 };
 
 
+/* a hostile upstream: bad UTF-8, forged log lines, odd types, late events */
+
+static ngx_fuzz_seed_event_t  ngx_fuzz_hostile[] = {
+    E("messageStart", "{\"role\":\"assistant\"}"),
+    E("contentBlockDelta", "{\"contentBlockIndex\":0,\"delta\":{\"text\":"
+      "\"a\\udc00b\\ud800\xc0\xaf\xed\xa0\x80\"}}"),
+    E("contentBlockStart", "{\"contentBlockIndex\":1,\"start\":"
+      "{\"toolUse\":{\"toolUseId\":{\"x\":1},\"name\":42}}}"),
+    E("messageStop", "{\"stopReason\":\"end_turn\"}"),
+    E("contentBlockDelta", "{\"contentBlockIndex\":0,\"delta\":{\"text\":"
+      "\"after the stop\"}}"),
+    E("metadata", "{\"usage\":{\"inputTokens\":9223372036854775807,"
+      "\"cacheReadInputTokens\":9223372036854775807,"
+      "\"outputTokens\":9223372036854775807}}"),
+    { NULL, NULL, NULL, NULL }
+};
+
+
+static ngx_fuzz_seed_event_t  ngx_fuzz_forged[] = {
+    E("messageStart", "{\"role\":\"assistant\"}"),
+    { "exception", ":exception-type", "validationException\n2026/12/02 "
+      "10:00:00 [emerg] 1#1: forged",
+      "{\"message\":\"arn:aws:bedrock:us-east-1:123456789012:x is "
+      "invalid\"}" },
+    { NULL, NULL, NULL, NULL }
+};
+
+
 static ngx_fuzz_seed_t  ngx_fuzz_seeds[] = {
+    { "hostile", { 7, 1, 0, 0, 0, 0 }, ngx_fuzz_hostile, 0, 0 },
+    { "forged-exception", { 7, 0, 2, 0, 0, 0 }, ngx_fuzz_forged, 0, 0 },
+    { "stop-then-truncated", { 7, 1, 0, 0, 0, 0 }, ngx_fuzz_text, 0, 10 },
     { "text-whole", { 7, 1, 0, 0, 0, 0 }, ngx_fuzz_text, 0, 0 },
     { "text-split", { 4, 0, 1, 2, 3, 4 }, ngx_fuzz_text, 0, 0 },
     { "text-small-max", { 1, 0, 9, 9, 9, 9 }, ngx_fuzz_text, 0, 0 },
