@@ -5,13 +5,19 @@
 // Each gets the right OpenAI error, nothing the allowlist did not admit
 // reaches Bedrock, and the gateway keeps serving.
 
-const { describe, it, before, after, beforeEach } = require('node:test');
+const { describe, it, before, after, beforeEach, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
+const http = require('node:http');
 const net = require('node:net');
+const path = require('node:path');
 
-const { startGateway, bedrockLocation } = require('./lib/gateway');
+const { startGateway, bedrockLocation, CLIENT_API_KEY } = require('./lib/gateway');
 const { assertOpenAIError } = require('./lib/expect');
-const { sleep } = require('./lib/http');
+const { sleep, parseJson } = require('./lib/http');
+const { NGINX_BIN } = require('./lib/nginx');
+const { converseAnswer, eventStreamAnswer } = require('./lib/fake-bedrock');
+const { textStream } = require('./lib/eventstream');
+const { MB, openFiles, workerPids, workersCpu, workersRss, workersHwm, sampleRss } = require('./lib/procstat');
 
 const USER = [{ role: 'user', content: 'Hi' }];
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -218,5 +224,503 @@ describe('hostile clients', () => {
         assert.equal(headRes.status, 200);
         assert.equal(headRes.text, '');
         assert.equal(gw.fake.requests.length, 0);
+    });
+});
+
+// ---------------------------------------------------------------------------
+// Hostile request bodies that cost the gateway CPU or memory out of
+// proportion to their size, bodies without a length, and bytes that are
+// not UTF-8. Costs are bounded by ratios and growth measured in /proc
+// (t/lib/procstat.js), never by wall-clock timings.
+
+// Locations as the README configures them for large histories.
+const BIG_BODIES = 'client_max_body_size 20m; client_body_buffer_size 1m;';
+const HISTORY_NAMES = 25000;
+
+const increasingNames = (n) => Array.from({ length: n }, (_, i) => `f${String(i + 1).padStart(6, '0')}`);
+const decreasingNames = (n) => increasingNames(n).reverse();
+
+/** A chat body whose assistant message calls each of `names` once; no `tools`. */
+function historyBody(names, { model = 'gpt-4o', args = '{}', stream, extraCalls = [] } = {}) {
+    const calls = names.map((name, i) => ({ id: `c${i}`, type: 'function', function: { name, arguments: args } }));
+    return JSON.stringify({
+        model,
+        ...(stream ? { stream: true } : {}),
+        messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', tool_calls: [...calls, ...extraCalls] }],
+    });
+}
+
+// ~964 KB: 19,000 tiny tool calls, just under client_body_buffer_size, so
+// that nginx keeps each body in memory.
+const TINY_CALL = '{"id":"c","function":{"name":"f","arguments":"{}"}}';
+function tinyCallsBody(count = 19000, { stream = false } = {}) {
+    return `{"model":"gpt-4o",${stream ? '"stream":true,' : ''}"messages":[{"role":"user","content":"Hi"},` +
+        `{"role":"assistant","tool_calls":[${Array(count).fill(TINY_CALL).join(',')}]}]}`;
+}
+
+// ~500 KB of JSON values the gateway does not translate (255,000 of them:
+// just under the request's budget of 256 Ki values, so the body is valid).
+function metadataBody(values = 255000) {
+    return `{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}],"metadata":[${
+        Array(values).fill('0').join(',')}]}`;
+}
+
+/** Runs fn(), returning [its result, the worker CPU seconds it cost]. */
+async function workerCpuOf(gw, fn) {
+    const before = workersCpu(gw.nginx.pid);
+    const result = await fn();
+    return [result, workersCpu(gw.nginx.pid) - before];
+}
+
+describe('hostile histories', () => {
+    let gw;
+
+    before(async () => {
+        gw = await startGateway({
+            errorLogLevel: 'info',
+            server: (fake) => bedrockLocation('/v1/', { pass: fake.url, extra: BIG_BODIES }),
+        });
+        assert.equal(workerPids(gw.nginx.pid).length, 1, 'one worker');
+    });
+    after(async () => gw && gw.stop());
+    beforeEach(() => gw.fake.reset());
+
+    async function sendHistory(names) {
+        gw.fake.reset();
+        const [res, cpu] = await workerCpuOf(gw, () => gw.chat(historyBody(names), {
+            headers: JSON_HEADERS, timeoutMs: 120000,
+        }));
+        assert.equal(res.status, 200, res.text.slice(0, 300));
+        assert.equal(gw.fake.requests.length, 1);
+        const tools = gw.fake.last.json.toolConfig.tools.map((t) => t.toolSpec.name);
+        assert.equal(tools.length, names.length, 'each history tool once');
+        assert.deepEqual([...tools].sort(), [...names].sort(), 'the history tools, each once');
+        return cpu;
+    }
+
+    it(`${HISTORY_NAMES} decreasing tool names cost no more CPU than increasing ones`, async () => {
+        await sendHistory(increasingNames(100));
+        const increasing = await sendHistory(increasingNames(HISTORY_NAMES));
+        const decreasing = await sendHistory(decreasingNames(HISTORY_NAMES));
+        assert.ok(decreasing <= 3 * increasing + 0.5,
+            `worker CPU: ${decreasing.toFixed(2)} s for decreasing names, ${increasing.toFixed(2)} s for increasing`);
+    });
+
+    const UNMAPPED = [
+        ['tool_calls that is a string', () => JSON.stringify({
+            model: 'gpt-unknown', messages: [{ role: 'assistant', tool_calls: 'x' }],
+        })],
+        [`${HISTORY_NAMES} decreasing tool names and a broken call`, () => historyBody(
+            decreasingNames(HISTORY_NAMES),
+            { model: 'gpt-unknown', extraCalls: [{ id: 'bad', type: 'function', function: { name: 5 } }] })],
+    ];
+    for (const [name, body] of UNMAPPED) {
+        it(`an unmapped model is refused before its history is read: ${name}`, async () => {
+            const res = await gw.chat(body(), { headers: JSON_HEADERS, timeoutMs: 120000 });
+            assertOpenAIError(res, 404, { type: 'invalid_request_error', code: 'model_not_found', param: 'model' });
+            assert.equal(gw.fake.requests.length, 0);
+        });
+    }
+});
+
+// ASan keeps freed memory in its quarantine (256 MB by default): a small
+// one keeps RSS about what is live (options in the environment add to the
+// ones compiled into build/asan/nginx). What is live still costs more there:
+// nginx's pools are malloc()ed piece by piece (NGX_DEBUG_PALLOC), each piece
+// with its redzones. Measured with quarantine_size_mb=16, 10 bodies of tiny
+// tool calls grew the worker by 191 MB once bounded (348 MB before), so the
+// sanitizer build gets a bound of 250 MB instead of 150 MB.
+const ASAN = /asan/.test(NGINX_BIN);
+const ASAN_ENV = ASAN ? { ASAN_OPTIONS: `${process.env.ASAN_OPTIONS || ''}:quarantine_size_mb=16` } : {};
+const CONCURRENT = 10;
+const RSS_GROWTH_LIMIT = (ASAN ? 250 : 150) * MB;
+
+describe('memory under concurrency', () => {
+    let gw;
+
+    // a fresh nginx per case, so that no case reuses memory another freed
+    beforeEach(async () => {
+        gw = await startGateway({
+            errorLogLevel: 'info',
+            env: ASAN_ENV,
+            server: (fake) => bedrockLocation('/v1/', { pass: fake.url, extra: BIG_BODIES }),
+        });
+    });
+    afterEach(async () => gw && gw.stop());
+
+    /**
+     * Sends CONCURRENT copies of body at once; the fake holds every answer
+     * until it holds them all, and the workers' RSS is read then.
+     */
+    async function heldBurst(body, { stream = false } = {}) {
+        const warm = await gw.chat({ model: 'gpt-4o', messages: USER });
+        assert.equal(warm.status, 200, warm.text);
+        gw.fake.reset();
+
+        let release;
+        const released = new Promise((resolve) => { release = resolve; });
+        let allHeld;
+        let isHeld = false;
+        const held = new Promise((resolve) => { allHeld = resolve; }).then(() => { isHeld = true; });
+        gw.fake.respond = async () => {
+            if (gw.fake.requests.length === CONCURRENT) {
+                allHeld();
+            }
+            await released;
+            return stream ? eventStreamAnswer(textStream(['ok'])) : converseAnswer();
+        };
+
+        const baseline = workersRss(gw.nginx.pid);
+        const sampler = sampleRss(gw.nginx.pid);
+        const answers = Array.from({ length: CONCURRENT }, () => gw.chat(body, {
+            headers: JSON_HEADERS, timeoutMs: 120000,
+        }));
+        // an answer before all are held (a refusal, an error) ends the wait
+        const early = Promise.all(answers).then((all) => {
+            if (!isHeld) {
+                throw new Error(`answered before ${CONCURRENT} were held: ${all.map((r) => r.status)}`);
+            }
+        }, (err) => {
+            if (!isHeld) {
+                throw err;
+            }
+        });
+        await Promise.race([held, early]);
+        const whileHeld = workersRss(gw.nginx.pid);
+        const peak = sampler.stop();
+        release();
+        for (const res of await Promise.all(answers)) {
+            assert.equal(res.status, 200, res.text.slice(0, 300));
+        }
+        const op = stream ? 'converse-stream' : 'converse';
+        assert.deepEqual(gw.fake.requests.map((r) => r.op), Array(CONCURRENT).fill(op));
+        const growth = whileHeld - baseline;
+        assert.ok(growth < RSS_GROWTH_LIMIT,
+            `workers' RSS grew by ${(growth / MB).toFixed(0)} MB with ${CONCURRENT} bodies of ` +
+            `${(Buffer.byteLength(body) / 1024).toFixed(0)} KB held (peak ${((peak - baseline) / MB).toFixed(0)} MB)`);
+    }
+
+    it(`${CONCURRENT} bodies of 19,000 tiny tool calls`, async () => {
+        await heldBurst(tinyCallsBody());
+    });
+
+    it(`${CONCURRENT} bodies with 500 KB of metadata values`, async () => {
+        await heldBurst(metadataBody());
+    });
+
+    it(`${CONCURRENT} streamed bodies of 19,000 tiny tool calls`, async () => {
+        await heldBurst(tinyCallsBody(19000, { stream: true }), { stream: true });
+    });
+
+    // Bedrock's side: answers of many values, for clients that do not read
+    // until all ten have been translated, so that every request is alive
+    it(`${CONCURRENT} answers of 900,000 JSON values each, to clients that wait`, async () => {
+        const warm = await gw.chat({ model: 'gpt-4o', messages: USER });
+        assert.equal(warm.status, 200, warm.text);
+        gw.fake.reset();
+
+        const values = 900000;
+        const answer = converseAnswer({
+            content: [{ toolUse: { toolUseId: 't1', name: 'f', input: { a: new Array(values).fill(0) } } }],
+            stopReason: 'tool_use',
+        });
+        answer.body = Buffer.from(JSON.stringify(answer.body));
+        gw.fake.respond = () => answer;
+
+        const body = JSON.stringify({ model: 'gpt-4o', messages: USER });
+        const before = workersHwm(gw.nginx.pid);
+        const socks = Array.from({ length: CONCURRENT }, () => {
+            const sock = net.connect(gw.nginx.port, '127.0.0.1');
+            sock.pause();
+            sock.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n'
+                + `Connection: close\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+            return sock;
+        });
+        const started = Date.now();
+        while (gw.fake.requests.length < CONCURRENT && Date.now() - started < 30000) {
+            await sleep(50);
+        }
+        await sleep(1500);
+        const growth = workersHwm(gw.nginx.pid) - before;
+
+        const replies = await Promise.all(socks.map((sock) => new Promise((resolve, reject) => {
+            const parts = [];
+            sock.on('data', (d) => parts.push(d));
+            sock.on('error', reject);
+            sock.on('end', () => resolve(Buffer.concat(parts).toString()));
+            sock.resume();
+        })));
+        assert.equal(gw.fake.requests.length, CONCURRENT);
+        for (const reply of replies) {
+            const [head, text] = reply.split('\r\n\r\n');
+            assert.match(head, /^HTTP\/1\.1 200 /, head);
+            const call = JSON.parse(text).choices[0].message.tool_calls[0];
+            assert.equal(JSON.parse(call.function.arguments).a.length, values);
+        }
+        assert.ok(growth < RSS_GROWTH_LIMIT,
+            `workers' high-water mark grew by ${(growth / MB).toFixed(0)} MB for ${CONCURRENT} answers of ` +
+            `${values} values`);
+    });
+});
+
+
+const BODY_CAP = 64 * MB;
+
+/**
+ * The largest client body temp file the workers have open. nginx unlinks
+ * them as it creates them, so they are found through /proc/<worker>/fd.
+ */
+function largestBodyTempFile(masterPid, tempDir) {
+    const sizes = workerPids(masterPid).flatMap((pid) => openFiles(pid))
+        .filter((f) => f.target.startsWith(`${tempDir}/`)).map((f) => f.size);
+    return Math.max(0, ...sizes);
+}
+
+/**
+ * POSTs up to totalBytes of chunked body in chunks of chunkBytes over a raw
+ * socket, and stops sending as soon as any answer arrives. Resolves to
+ * { status, headers, body (Buffer), sentBeforeAnswer, sent }.
+ */
+function chunkedFlood(port, urlPath, { totalBytes, chunkBytes = MB }) {
+    return new Promise((resolve, reject) => {
+        const sock = net.connect(port, '127.0.0.1');
+        let received = Buffer.alloc(0);
+        let sent = 0;
+        let sentBeforeAnswer = null;
+        let wake = () => {};
+        let done = false;
+        const timer = setTimeout(() => {
+            done = true;
+            sock.destroy();
+            reject(new Error(`no complete answer after ${sent} bytes sent`));
+        }, 120000);
+
+        function finish() {
+            if (done) {
+                return;
+            }
+            done = true;
+            clearTimeout(timer);
+            sock.destroy();
+            const text = received.toString('latin1');
+            const end = text.indexOf('\r\n\r\n');
+            const head = text.slice(0, end);
+            let body = received.subarray(end + 4);
+            if (/^transfer-encoding:\s*chunked/im.test(head)) {
+                const parts = [];
+                for (let at = 0; ;) {
+                    const eol = body.indexOf('\r\n', at);
+                    const size = parseInt(body.subarray(at, eol).toString(), 16);
+                    if (!(size > 0)) {
+                        break;
+                    }
+                    parts.push(body.subarray(eol + 2, eol + 2 + size));
+                    at = eol + 2 + size + 2;
+                }
+                body = Buffer.concat(parts);
+            }
+            const headers = {};
+            for (const line of head.split('\r\n').slice(1)) {
+                const colon = line.indexOf(':');
+                headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+            }
+            resolve({ status: Number(head.split(' ')[1]), headers, body, sentBeforeAnswer, sent });
+        }
+
+        // complete once the head and Content-Length bytes (or the last chunk) are in
+        function complete() {
+            const end = received.indexOf('\r\n\r\n');
+            if (end === -1) {
+                return false;
+            }
+            const head = received.subarray(0, end).toString('latin1');
+            const length = /^content-length:\s*(\d+)/im.exec(head);
+            if (length) {
+                return received.length >= end + 4 + Number(length[1]);
+            }
+            return /^transfer-encoding:\s*chunked/im.test(head) && received.subarray(end).includes('\r\n0\r\n\r\n');
+        }
+
+        sock.on('data', (d) => {
+            if (sentBeforeAnswer === null) {
+                sentBeforeAnswer = sent;
+            }
+            received = Buffer.concat([received, d]);
+            wake();
+            if (complete()) {
+                finish();
+            }
+        });
+        sock.on('error', () => wake());
+        sock.on('close', () => {
+            wake();
+            if (received.length > 0) {
+                finish();
+            } else if (!done) {
+                done = true;
+                clearTimeout(timer);
+                reject(new Error(`connection closed without an answer after ${sent} bytes sent`));
+            }
+        });
+
+        const chunk = Buffer.concat([Buffer.from(`${chunkBytes.toString(16)}\r\n`),
+            Buffer.alloc(chunkBytes, 0x20), Buffer.from('\r\n')]);
+        (async () => {
+            sock.write(`POST ${urlPath} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${CLIENT_API_KEY}\r\n` +
+                'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
+            while (sent < totalBytes && sentBeforeAnswer === null && !sock.destroyed) {
+                const drained = sock.write(chunk);
+                sent += chunkBytes;
+                if (!drained) {
+                    await new Promise((resolve) => {
+                        wake = resolve;
+                        sock.once('drain', resolve);
+                    });
+                }
+            }
+            if (sentBeforeAnswer === null && !sock.destroyed) {
+                sock.write('0\r\n\r\n');
+            }
+        })().catch(() => {});
+    });
+}
+
+describe('bodies without a length', () => {
+    let gw;
+
+    before(async () => {
+        gw = await startGateway({
+            errorLogLevel: 'info',
+            server: (fake) => bedrockLocation('/big/v1/', { pass: fake.url, extra: 'client_max_body_size 0;' }),
+        });
+    });
+    after(async () => gw && gw.stop());
+    beforeEach(() => gw.fake.reset());
+
+    it('a chunked body is refused with 413 once it passes 64 MB, without reading the rest', async () => {
+        // nginx spools the body under <prefix>/client_body_temp (t/lib/nginx.js)
+        const tempDir = path.join(gw.nginx.dir, 'client_body_temp');
+        let largest = 0;
+        const poll = setInterval(() => {
+            largest = Math.max(largest, largestBodyTempFile(gw.nginx.pid, tempDir));
+        }, 5);
+        let res;
+        try {
+            res = await chunkedFlood(gw.nginx.port, '/big/v1/chat/completions', { totalBytes: 200 * MB });
+        } finally {
+            clearInterval(poll);
+        }
+        const text = res.body.toString('utf8');
+        assertOpenAIError({ ...res, text, json: parseJson(text) }, 413, { code: 'request_too_large' });
+        assert.ok(res.sentBeforeAnswer !== null && res.sentBeforeAnswer < 100 * MB,
+            `${((res.sentBeforeAnswer ?? res.sent) / MB).toFixed(0)} MB sent before the answer came`);
+        // one client_body_buffer_size of slack past the cap
+        assert.ok(largest <= BODY_CAP + MB, `a client body temp file reached ${(largest / MB).toFixed(1)} MB`);
+        assert.equal(gw.fake.requests.length, 0);
+    });
+
+    it('a 65 MB body with Content-Length is refused with 413 (regression)', async () => {
+        const res = await gw.call('POST', '/big/v1/chat/completions', {
+            body: Buffer.alloc(65 * MB, 0x20), headers: JSON_HEADERS, timeoutMs: 60000,
+        });
+        assertOpenAIError(res, 413, { code: 'request_too_large' });
+        assert.equal(gw.fake.requests.length, 0);
+    });
+});
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+const ascii = (text) => Buffer.from(text, 'latin1');
+
+/** A request whose answer is read as bytes and decoded as strict UTF-8 (throws if not). */
+function strictCall(gw, method, urlPath, body) {
+    return new Promise((resolve, reject) => {
+        const req = http.request(`${gw.url}${urlPath}`, {
+            method,
+            headers: {
+                authorization: `Bearer ${CLIENT_API_KEY}`,
+                ...(body ? { 'content-type': 'application/json', 'content-length': body.length } : {}),
+            },
+            timeout: 10000,
+        }, (res) => {
+            const parts = [];
+            res.on('data', (c) => parts.push(c));
+            res.on('error', reject);
+            res.on('end', () => {
+                const bytes = Buffer.concat(parts);
+                let text;
+                try {
+                    text = STRICT_UTF8.decode(bytes);
+                } catch (err) {
+                    reject(new Error(`answer ${res.statusCode} is not UTF-8: ${bytes.toString('hex')}`));
+                    return;
+                }
+                let json = null;
+                try {
+                    json = JSON.parse(text);
+                } catch {
+                    // assertOpenAIError says so
+                }
+                resolve({ status: res.statusCode, headers: res.headers, text, json });
+            });
+        });
+        req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath}: no answer`)));
+        req.on('error', reject);
+        req.end(body);
+    });
+}
+
+// [name, body (Buffer), param]: each is refused, nothing reaches Bedrock.
+const content = (bytes) => Buffer.concat([
+    ascii('{"model":"gpt-4o","messages":[{"role":"user","content":"a'), bytes, ascii('z"}]}')]);
+const NOT_UTF8 = [
+    ['overlong C0 AF in content', content(Buffer.from([0xc0, 0xaf])), 'messages[0].content'],
+    ['surrogate ED A0 80 in content', content(Buffer.from([0xed, 0xa0, 0x80])), 'messages[0].content'],
+    ['F7 BF BF BF (past U+10FFFF) in content', content(Buffer.from([0xf7, 0xbf, 0xbf, 0xbf])),
+        'messages[0].content'],
+    ['the escape \\udc00 (a lone low surrogate) in content', content(ascii('\\udc00')), 'messages[0].content'],
+    ['overlong C0 AF in a text part', Buffer.concat([
+        ascii('{"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"text","text":"a'),
+        Buffer.from([0xc0, 0xaf]), ascii('"}]}]}')]), 'messages[0].content[0].text'],
+    ['a lone surrogate escaped inside function.arguments', ascii(JSON.stringify({
+        model: 'gpt-4o',
+        messages: [
+            { role: 'user', content: 'Hi' },
+            { role: 'assistant', tool_calls: [
+                { id: 'c0', type: 'function', function: { name: 'f', arguments: '{"a":"\\udc00"}' } },
+            ] },
+        ],
+    })), 'messages[1].tool_calls[0].function.arguments'],
+    ['overlong C0 AF in model', Buffer.concat([ascii('{"model":"gpt'), Buffer.from([0xc0, 0xaf]),
+        ascii('","messages":[{"role":"user","content":"Hi"}]}')]), 'model'],
+];
+
+describe('strict UTF-8 from clients', () => {
+    let gw;
+
+    before(async () => {
+        gw = await startGateway({ errorLogLevel: 'info' });
+    });
+    after(async () => gw && gw.stop());
+    beforeEach(() => gw.fake.reset());
+
+    for (const [name, body, param] of NOT_UTF8) {
+        it(`${name}: 400 naming ${param}`, async () => {
+            const res = await strictCall(gw, 'POST', '/v1/chat/completions', body);
+            assertOpenAIError(res, 400, { type: 'invalid_request_error', param });
+            assert.equal(gw.fake.requests.length, 0);
+        });
+    }
+
+    it('valid multi-byte text and an escaped surrogate pair reach Bedrock intact', async () => {
+        const body = Buffer.from('{"model":"gpt-4o","messages":[{"role":"user","content":"h\u00e9llo ' +
+            '\u4e16\u754c \u{1F600} \\ud83d\\ude00"}]}', 'utf8');
+        const res = await strictCall(gw, 'POST', '/v1/chat/completions', body);
+        assert.equal(res.status, 200, res.text);
+        assert.equal(gw.fake.last.json.messages[0].content[0].text, 'h\u00e9llo \u4e16\u754c \u{1F600} \u{1F600}');
+    });
+
+    it('a model id of bytes that are not UTF-8 in the URL: the 404 is UTF-8', async () => {
+        const res = await strictCall(gw, 'GET', '/v1/models/gpt%C0%AF');
+        assertOpenAIError(res, 404, { code: 'model_not_found' });
     });
 });

@@ -186,7 +186,9 @@ describe('bedrock_next_upstream', () => {
 
     it('without it, a sent POST is never repeated', async () => {
         const res = await gw.chat({ model: 'gpt-4o', messages: USER }, { prefix: '/once/v1/' });
-        assertOpenAIError(res, 503, { type: 'server_error', message: 'try later' });
+        // the gateway's own text: only a ValidationException passes Bedrock's on
+        assertOpenAIError(res, 503, { type: 'server_error', message: /Bedrock is unavailable/ });
+        assert.ok(!res.json.error.message.includes('try later'), res.json.error.message);
         assert.equal(gw.fake.requests.length, 1);
         assert.equal(backup.requests.length, 0);
     });

@@ -7,6 +7,7 @@
 const net = require('node:net');
 const { EventStreamCodec } = require('@smithy/eventstream-codec');
 const { toUtf8, fromUtf8 } = require('@smithy/util-utf8');
+const { crc32 } = require('./eventstream');
 
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -21,6 +22,54 @@ function frame(eventType, payload) {
         },
         body: fromUtf8(JSON.stringify(payload)),
     }));
+}
+
+const asBytes = (data) => (Buffer.isBuffer(data) ? data : Buffer.from(data));
+
+/**
+ * A frame built byte by byte, for what AWS's codec would refuse to encode
+ * or would re-encode: headers { name: string | Buffer } are all of type
+ * string (7) with their bytes as given (newlines, invalid UTF-8...); body a
+ * string or Buffer sent as it is (JSON text written by hand), or an object
+ * (JSON.stringify). Both CRCs are correct.
+ */
+function rawFrame(headers, body = '') {
+    const parts = [];
+    for (const [name, value] of Object.entries(headers)) {
+        const n = Buffer.from(name);
+        const v = asBytes(value);
+        const h = Buffer.alloc(n.length + 4);
+        h[0] = n.length;
+        n.copy(h, 1);
+        h[n.length + 1] = 7;
+        h.writeUInt16BE(v.length, n.length + 2);
+        parts.push(h, v);
+    }
+    const headerBytes = Buffer.concat(parts);
+    const payload = typeof body === 'object' && !Buffer.isBuffer(body) ? Buffer.from(JSON.stringify(body))
+                                                                       : asBytes(body);
+    const prelude = Buffer.alloc(12);
+    prelude.writeUInt32BE(12 + headerBytes.length + payload.length + 4, 0);
+    prelude.writeUInt32BE(headerBytes.length, 4);
+    prelude.writeUInt32BE(crc32(prelude.subarray(0, 8)), 8);
+    const message = Buffer.concat([prelude, headerBytes, payload]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(message), 0);
+    return Buffer.concat([message, crc]);
+}
+
+/** An event frame whose JSON payload is given as text (or bytes) as it is. */
+function eventFrame(eventType, body) {
+    return rawFrame({
+        ':event-type': eventType, ':content-type': 'application/json', ':message-type': 'event',
+    }, body);
+}
+
+/** An exception frame; `type` (the :exception-type header) may hold any bytes. */
+function exceptionFrame(type, body = { message: 'raised by the raw upstream' }) {
+    return rawFrame({
+        ':exception-type': type, ':content-type': 'application/json', ':message-type': 'exception',
+    }, body);
 }
 
 function head(status, headers = {}) {
@@ -94,4 +143,6 @@ async function startRawUpstream() {
     return up;
 }
 
-module.exports = { startRawUpstream, frame, head, chunk, sleep };
+module.exports = {
+    startRawUpstream, frame, rawFrame, eventFrame, exceptionFrame, head, chunk, sleep,
+};
