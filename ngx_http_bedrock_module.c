@@ -1359,7 +1359,8 @@ static ngx_int_t
 ngx_http_bedrock_process_headers(ngx_http_request_t *r,
     ngx_http_upstream_t *u, ngx_http_bedrock_ctx_t *ctx)
 {
-    size_t                        len;
+    u_char                        c;
+    size_t                        len, i;
     ngx_int_t                     rc;
     ngx_str_t                     name, value, *dst;
     ngx_http_bedrock_loc_conf_t  *blcf;
@@ -1438,6 +1439,12 @@ ngx_http_bedrock_process_headers(ngx_http_request_t *r,
                 ctx->length = -1;
 
             } else {
+                if (ngx_bedrock_log_escape(r->pool, &value, &value)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+
                 ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                               "upstream sent unknown "
                               "\"Transfer-Encoding\": \"%V\"", &value);
@@ -1470,7 +1477,16 @@ ngx_http_bedrock_process_headers(ngx_http_request_t *r,
                 return NGX_ERROR;
             }
 
-            ngx_memcpy(dst->data, value.data, len);
+            /*
+             * logged and sent on as x-request-id: printable ASCII only,
+             * whatever an upstream puts in a header
+             */
+
+            for (i = 0; i < len; i++) {
+                c = value.data[i];
+                dst->data[i] = (c >= 0x20 && c < 0x7f && c != '"') ? c : '?';
+            }
+
             dst->len = len;
         }
     }

@@ -2104,8 +2104,11 @@ ngx_bedrock_upstream_error(ngx_pool_t *pool, ngx_uint_t status,
 
         /*
          * AWS's text for signature errors quotes the canonical request,
-         * which may hold a session token: it is never passed on
+         * which may hold a session token: it is neither passed on nor
+         * logged
          */
+
+        ngx_str_null(&err->detail);
 
         ngx_str_set(&err->message, "Bedrock refused the gateway's AWS "
                     "credentials or signature; the gateway's error log has "

@@ -117,6 +117,11 @@ ngx_bedrock_json_parse_opts(ngx_bedrock_json_opts_t *opts, u_char *data,
     yajl_alloc_funcs            funcs;
     ngx_bedrock_json_parser_t   p;
 
+    if (len == 0) {
+        ngx_str_set(error, "no JSON text");
+        return NGX_DECLINED;
+    }
+
     ngx_memzero(&p, sizeof(ngx_bedrock_json_parser_t));
     p.pool = opts->pool;
     p.opts = opts;
@@ -477,10 +482,19 @@ ngx_bedrock_json_bad_escape(u_char *p, size_t len, ngx_uint_t fix)
     u_char      *start, *last;
     ngx_int_t    hi, lo;
 
+    if (len < 2) {
+        return 0;
+    }
+
     start = p;
     last = p + len;
 
     for ( ;; ) {
+
+        if (last - p < 2) {
+            return 0;
+        }
+
         p = memchr(p, '\\', last - p);
 
         if (p == NULL || last - p < 2) {
