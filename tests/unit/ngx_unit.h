@@ -79,6 +79,7 @@ void ngx_unit_sigv4(void);
 void ngx_unit_eventstream(void);
 void ngx_unit_stream(void);
 void ngx_unit_media(void);
+void ngx_unit_hostile(void);
 void ngx_unit_credentials(void);
 
 
