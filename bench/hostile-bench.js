@@ -12,6 +12,7 @@
 //
 // Needs the built module (scripts/build.sh) and t/'s npm packages.
 
+const net = require('node:net');
 const path = require('node:path');
 
 const T_LIB = path.join(__dirname, '..', 't', 'lib');
@@ -121,6 +122,53 @@ async function heldBurst(gw, body, concurrent, { stream = false } = {}) {
     };
 }
 
+/**
+ * `concurrent` clients whose answers hold `values` JSON values each, and who
+ * read nothing until every answer has been translated.
+ */
+async function waitingClients(gw, concurrent, values) {
+    gw.fake.reset();
+    const answer = converseAnswer({
+        content: [{ toolUse: { toolUseId: 't1', name: 'f', input: { a: new Array(values).fill(0) } } }],
+        stopReason: 'tool_use',
+    });
+    answer.body = Buffer.from(JSON.stringify(answer.body));
+    gw.fake.respond = () => answer;
+
+    const body = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Hi' }] });
+    const baseline = workersRss(gw.nginx.pid);
+    const cpu = workersCpu(gw.nginx.pid);
+    const socks = Array.from({ length: concurrent }, () => {
+        const sock = net.connect(gw.nginx.port, '127.0.0.1');
+        sock.pause();
+        sock.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n'
+            + `Connection: close\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+        return sock;
+    });
+    const started = Date.now();
+    while (gw.fake.requests.length < concurrent && Date.now() - started < 60000) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const held = workersRss(gw.nginx.pid) - baseline;
+    const replies = await Promise.all(socks.map((sock) => new Promise((resolve) => {
+        const parts = [];
+        sock.on('data', (d) => parts.push(d));
+        sock.on('error', () => resolve(''));
+        sock.on('end', () => resolve(Buffer.concat(parts).toString()));
+        sock.resume();
+    })));
+    const statuses = [...new Set(replies.map((r) => r.split(' ')[1]))].join(',');
+    return {
+        status: `${concurrent}x ${statuses}`,
+        note: '',
+        cpu: workersCpu(gw.nginx.pid) - cpu,
+        held,
+        peak: held,
+        kb: answer.body.length / 1024,
+    };
+}
+
 async function main() {
     const concurrent = Number(process.argv[2] || 10);
     const rows = [];
@@ -147,10 +195,14 @@ async function main() {
         // a fresh nginx for each burst, so that none reuses what another freed
         await withGateway(async (gw) => add(name, body, await heldBurst(gw, body, concurrent, { stream })));
     }
+    await withGateway(async (gw) => {
+        const r = await waitingClients(gw, concurrent, 900000);
+        rows.push({ name: `${concurrent} x answers of 900,000 values, clients not reading`, ...r });
+    });
 
     const mb = (bytes) => (bytes === null ? '-' : `${(bytes / MB).toFixed(0)} MB`);
     console.log(`module ${MODULE_PATH}, nginx ${NGINX_BIN}, one worker\n`);
-    console.log('| case | body | status | worker CPU | RSS growth while held | peak RSS growth | note |');
+    console.log('| case | body (answer for the last) | status | worker CPU | RSS growth while held | peak RSS growth | note |');
     console.log('|---|---|---|---|---|---|---|');
     for (const r of rows) {
         console.log(`| ${r.name} | ${r.kb.toFixed(0)} KB | ${r.status} | ${r.cpu.toFixed(2)} s | ${mb(r.held)} | ` +

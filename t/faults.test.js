@@ -66,6 +66,18 @@ const FAULTS = [
         }), Buffer.from(html)]));
     }, (res) => assertOpenAIError(res, 502, { type: 'server_error', message: /502/ }),
     /upstream returned 502/],
+    // control bytes in a header become "?": the request id is logged and
+    // sent on, the error type is logged
+    ['control bytes in Bedrock\'s headers', ASK, (sock) => {
+        const body = '{"message":"bad"}';
+        sock.end(Buffer.concat([head(400, {
+            'Content-Type': 'application/json', 'Content-Length': body.length,
+            'x-amzn-RequestId': 'req\x1b[31m"x', 'x-amzn-ErrorType': 'ValidationException\x07',
+        }), Buffer.from(body)]));
+    }, (res) => {
+        assertOpenAIError(res, 400, { type: 'invalid_request_error' });
+        assert.equal(res.headers['x-request-id'], 'req?[31m?x');
+    }, /upstream returned 400 ValidationException\? \(request id "req\?\[31m\?x"\)/],
     ['oversized response headers', ASK, (sock) => {
         sock.end(head(200, { 'Content-Type': 'application/json', 'X-Big': 'x'.repeat(20000) }));
     }, (res) => assertOpenAIError(res, 502, { type: 'server_error' }), /too big header/],

@@ -325,15 +325,15 @@ describe('hostile histories', () => {
 
 // ASan keeps freed memory in its quarantine (256 MB by default): a small
 // one keeps RSS about what is live (options in the environment add to the
-// ones compiled into build/asan/nginx). What is live still costs more there:
+// ones compiled into build/asan/nginx). What is live costs more there:
 // nginx's pools are malloc()ed piece by piece (NGX_DEBUG_PALLOC), each piece
-// with its redzones. Measured with quarantine_size_mb=16, 10 bodies of tiny
-// tool calls grew the worker by 191 MB once bounded (348 MB before), so the
-// sanitizer build gets a bound of 250 MB instead of 150 MB.
+// with its redzones. Measured with quarantine_size_mb=16, the cases below
+// grew the worker by 50 to 100 MB (10 held bodies of tiny tool calls: 348 MB
+// before the fix), so the sanitizer build has the same 150 MB bound.
 const ASAN = /asan/.test(NGINX_BIN);
 const ASAN_ENV = ASAN ? { ASAN_OPTIONS: `${process.env.ASAN_OPTIONS || ''}:quarantine_size_mb=16` } : {};
 const CONCURRENT = 10;
-const RSS_GROWTH_LIMIT = (ASAN ? 250 : 150) * MB;
+const RSS_GROWTH_LIMIT = 150 * MB;
 
 describe('memory under concurrency', () => {
     let gw;
