@@ -12,7 +12,6 @@
 //
 // Needs the built module (scripts/build.sh) and t/'s npm packages.
 
-const net = require('node:net');
 const path = require('node:path');
 
 const T_LIB = path.join(__dirname, '..', 't', 'lib');
@@ -21,39 +20,18 @@ const { textStream } = require(path.join(T_LIB, 'eventstream'));
 const { startGateway, bedrockLocation } = require(path.join(T_LIB, 'gateway'));
 const { NGINX_BIN, MODULE_PATH } = require(path.join(T_LIB, 'nginx'));
 const { MB, workersCpu, workersRss, sampleRss } = require(path.join(T_LIB, 'procstat'));
+const {
+    BIG_BODIES, ASAN_ENV, increasingNames, decreasingNames, historyBody, tinyCallsBody, metadataBody,
+    holdAnswers, manyValuesAnswer, waitingClients: startWaitingClients, requestsReached,
+} = require(path.join(T_LIB, 'hostile'));
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
-const LOCATION_EXTRA = 'client_max_body_size 20m; client_body_buffer_size 1m;';
-// as in t/hostile.test.js: a small ASan quarantine keeps RSS about what is live
-const ENV = /asan/.test(NGINX_BIN) ? { ASAN_OPTIONS: `${process.env.ASAN_OPTIONS || ''}:quarantine_size_mb=16` } : {};
-
-const increasingNames = (n) => Array.from({ length: n }, (_, i) => `f${String(i + 1).padStart(6, '0')}`);
-const decreasingNames = (n) => increasingNames(n).reverse();
-
-function historyBody(names) {
-    const calls = names.map((name, i) => ({ id: `c${i}`, type: 'function', function: { name, arguments: '{}' } }));
-    return JSON.stringify({
-        model: 'gpt-4o',
-        messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', tool_calls: calls }],
-    });
-}
-
-const TINY_CALL = '{"id":"c","function":{"name":"f","arguments":"{}"}}';
-function tinyCallsBody(count, { stream = false } = {}) {
-    return `{"model":"gpt-4o",${stream ? '"stream":true,' : ''}"messages":[{"role":"user","content":"Hi"},` +
-        `{"role":"assistant","tool_calls":[${Array(count).fill(TINY_CALL).join(',')}]}]}`;
-}
-
-function metadataBody(values) {
-    return `{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}],"metadata":[${
-        Array(values).fill('0').join(',')}]}`;
-}
 
 async function withGateway(fn) {
     const gw = await startGateway({
         errorLogLevel: 'info',
-        env: ENV,
-        server: (fake) => bedrockLocation('/v1/', { pass: fake.url, extra: LOCATION_EXTRA }),
+        env: ASAN_ENV,
+        server: (fake) => bedrockLocation('/v1/', { pass: fake.url, extra: BIG_BODIES }),
     });
     try {
         const warm = await gw.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Hi' }] });
@@ -86,17 +64,8 @@ async function sequential(gw, body) {
 /** `concurrent` copies at once, held by the fake until it has them all. */
 async function heldBurst(gw, body, concurrent, { stream = false } = {}) {
     gw.fake.reset();
-    let release;
-    const released = new Promise((resolve) => { release = resolve; });
-    let allHeld;
-    const held = new Promise((resolve) => { allHeld = resolve; });
-    gw.fake.respond = async () => {
-        if (gw.fake.requests.length === concurrent) {
-            allHeld();
-        }
-        await released;
-        return stream ? eventStreamAnswer(textStream(['ok'])) : converseAnswer();
-    };
+    const { held, release } = holdAnswers(gw.fake, concurrent,
+        () => (stream ? eventStreamAnswer(textStream(['ok'])) : converseAnswer()));
 
     const baseline = workersRss(gw.nginx.pid);
     const cpu = workersCpu(gw.nginx.pid);
@@ -128,36 +97,17 @@ async function heldBurst(gw, body, concurrent, { stream = false } = {}) {
  */
 async function waitingClients(gw, concurrent, values) {
     gw.fake.reset();
-    const answer = converseAnswer({
-        content: [{ toolUse: { toolUseId: 't1', name: 'f', input: { a: new Array(values).fill(0) } } }],
-        stopReason: 'tool_use',
-    });
-    answer.body = Buffer.from(JSON.stringify(answer.body));
+    const answer = manyValuesAnswer(values);
     gw.fake.respond = () => answer;
 
     const body = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Hi' }] });
     const baseline = workersRss(gw.nginx.pid);
     const cpu = workersCpu(gw.nginx.pid);
-    const socks = Array.from({ length: concurrent }, () => {
-        const sock = net.connect(gw.nginx.port, '127.0.0.1');
-        sock.pause();
-        sock.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n'
-            + `Connection: close\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-        return sock;
-    });
-    const started = Date.now();
-    while (gw.fake.requests.length < concurrent && Date.now() - started < 60000) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const clients = startWaitingClients(gw.nginx.port, concurrent, body);
+    await requestsReached(gw.fake, concurrent);
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const held = workersRss(gw.nginx.pid) - baseline;
-    const replies = await Promise.all(socks.map((sock) => new Promise((resolve) => {
-        const parts = [];
-        sock.on('data', (d) => parts.push(d));
-        sock.on('error', () => resolve(''));
-        sock.on('end', () => resolve(Buffer.concat(parts).toString()));
-        sock.resume();
-    })));
+    const replies = await clients.read().catch(() => []);
     const statuses = [...new Set(replies.map((r) => r.split(' ')[1]))].join(',');
     return {
         status: `${concurrent}x ${statuses}`,

@@ -18,6 +18,10 @@ const { NGINX_BIN } = require('./lib/nginx');
 const { converseAnswer, eventStreamAnswer } = require('./lib/fake-bedrock');
 const { textStream } = require('./lib/eventstream');
 const { MB, openFiles, workerPids, workersCpu, workersRss, workersHwm, sampleRss } = require('./lib/procstat');
+const {
+    BIG_BODIES, ASAN_ENV, increasingNames, decreasingNames, historyBody, tinyCallsBody, metadataBody,
+    holdAnswers, manyValuesAnswer, waitingClients, requestsReached,
+} = require('./lib/hostile');
 
 const USER = [{ role: 'user', content: 'Hi' }];
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -233,37 +237,7 @@ describe('hostile clients', () => {
 // not UTF-8. Costs are bounded by ratios and growth measured in /proc
 // (t/lib/procstat.js), never by wall-clock timings.
 
-// Locations as the README configures them for large histories.
-const BIG_BODIES = 'client_max_body_size 20m; client_body_buffer_size 1m;';
 const HISTORY_NAMES = 25000;
-
-const increasingNames = (n) => Array.from({ length: n }, (_, i) => `f${String(i + 1).padStart(6, '0')}`);
-const decreasingNames = (n) => increasingNames(n).reverse();
-
-/** A chat body whose assistant message calls each of `names` once; no `tools`. */
-function historyBody(names, { model = 'gpt-4o', args = '{}', stream, extraCalls = [] } = {}) {
-    const calls = names.map((name, i) => ({ id: `c${i}`, type: 'function', function: { name, arguments: args } }));
-    return JSON.stringify({
-        model,
-        ...(stream ? { stream: true } : {}),
-        messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', tool_calls: [...calls, ...extraCalls] }],
-    });
-}
-
-// ~964 KB: 19,000 tiny tool calls, just under client_body_buffer_size, so
-// that nginx keeps each body in memory.
-const TINY_CALL = '{"id":"c","function":{"name":"f","arguments":"{}"}}';
-function tinyCallsBody(count = 19000, { stream = false } = {}) {
-    return `{"model":"gpt-4o",${stream ? '"stream":true,' : ''}"messages":[{"role":"user","content":"Hi"},` +
-        `{"role":"assistant","tool_calls":[${Array(count).fill(TINY_CALL).join(',')}]}]}`;
-}
-
-// ~500 KB of JSON values the gateway does not translate (255,000 of them:
-// just under the request's budget of 256 Ki values, so the body is valid).
-function metadataBody(values = 255000) {
-    return `{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}],"metadata":[${
-        Array(values).fill('0').join(',')}]}`;
-}
 
 /** Runs fn(), returning [its result, the worker CPU seconds it cost]. */
 async function workerCpuOf(gw, fn) {
@@ -323,15 +297,11 @@ describe('hostile histories', () => {
     }
 });
 
-// ASan keeps freed memory in its quarantine (256 MB by default): a small
-// one keeps RSS about what is live (options in the environment add to the
-// ones compiled into build/asan/nginx). What is live costs more there:
-// nginx's pools are malloc()ed piece by piece (NGX_DEBUG_PALLOC), each piece
-// with its redzones. Measured with quarantine_size_mb=16, the cases below
-// grew the worker by 50 to 100 MB (10 held bodies of tiny tool calls: 348 MB
-// before the fix), so the sanitizer build has the same 150 MB bound.
-const ASAN = /asan/.test(NGINX_BIN);
-const ASAN_ENV = ASAN ? { ASAN_OPTIONS: `${process.env.ASAN_OPTIONS || ''}:quarantine_size_mb=16` } : {};
+// Under ASan what is live costs more: nginx's pools are malloc()ed piece by
+// piece (NGX_DEBUG_PALLOC), each piece with its redzones. With a 16 MB
+// quarantine (ASAN_ENV), the cases below grew the worker by 50 to 100 MB
+// (10 held bodies of tiny tool calls: 348 MB before the fix), so the
+// sanitizer build has the same bound.
 const CONCURRENT = 10;
 const RSS_GROWTH_LIMIT = 150 * MB;
 
@@ -357,18 +327,8 @@ describe('memory under concurrency', () => {
         assert.equal(warm.status, 200, warm.text);
         gw.fake.reset();
 
-        let release;
-        const released = new Promise((resolve) => { release = resolve; });
-        let allHeld;
-        let isHeld = false;
-        const held = new Promise((resolve) => { allHeld = resolve; }).then(() => { isHeld = true; });
-        gw.fake.respond = async () => {
-            if (gw.fake.requests.length === CONCURRENT) {
-                allHeld();
-            }
-            await released;
-            return stream ? eventStreamAnswer(textStream(['ok'])) : converseAnswer();
-        };
+        const { held, release, isHeld } = holdAnswers(gw.fake, CONCURRENT,
+            () => (stream ? eventStreamAnswer(textStream(['ok'])) : converseAnswer()));
 
         const baseline = workersRss(gw.nginx.pid);
         const sampler = sampleRss(gw.nginx.pid);
@@ -377,11 +337,11 @@ describe('memory under concurrency', () => {
         }));
         // an answer before all are held (a refusal, an error) ends the wait
         const early = Promise.all(answers).then((all) => {
-            if (!isHeld) {
+            if (!isHeld()) {
                 throw new Error(`answered before ${CONCURRENT} were held: ${all.map((r) => r.status)}`);
             }
         }, (err) => {
-            if (!isHeld) {
+            if (!isHeld()) {
                 throw err;
             }
         });
@@ -420,36 +380,16 @@ describe('memory under concurrency', () => {
         gw.fake.reset();
 
         const values = 900000;
-        const answer = converseAnswer({
-            content: [{ toolUse: { toolUseId: 't1', name: 'f', input: { a: new Array(values).fill(0) } } }],
-            stopReason: 'tool_use',
-        });
-        answer.body = Buffer.from(JSON.stringify(answer.body));
+        const answer = manyValuesAnswer(values);
         gw.fake.respond = () => answer;
 
-        const body = JSON.stringify({ model: 'gpt-4o', messages: USER });
         const before = workersHwm(gw.nginx.pid);
-        const socks = Array.from({ length: CONCURRENT }, () => {
-            const sock = net.connect(gw.nginx.port, '127.0.0.1');
-            sock.pause();
-            sock.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n'
-                + `Connection: close\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-            return sock;
-        });
-        const started = Date.now();
-        while (gw.fake.requests.length < CONCURRENT && Date.now() - started < 30000) {
-            await sleep(50);
-        }
+        const clients = waitingClients(gw.nginx.port, CONCURRENT, JSON.stringify({ model: 'gpt-4o', messages: USER }));
+        await requestsReached(gw.fake, CONCURRENT);
         await sleep(1500);
         const growth = workersHwm(gw.nginx.pid) - before;
 
-        const replies = await Promise.all(socks.map((sock) => new Promise((resolve, reject) => {
-            const parts = [];
-            sock.on('data', (d) => parts.push(d));
-            sock.on('error', reject);
-            sock.on('end', () => resolve(Buffer.concat(parts).toString()));
-            sock.resume();
-        })));
+        const replies = await clients.read();
         assert.equal(gw.fake.requests.length, CONCURRENT);
         for (const reply of replies) {
             const [head, text] = reply.split('\r\n\r\n');
