@@ -668,7 +668,7 @@ static void
 ngx_http_bedrock_body_handler(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
-    ngx_str_t                      body;
+    ngx_str_t                      body, param;
     ngx_pool_t                    *temp;
     ngx_bedrock_error_t            err;
     ngx_http_bedrock_ctx_t        *ctx;
@@ -744,10 +744,19 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
     }
 
     if (rc == NGX_DECLINED) {
-        /* the message may quote the client: only our parameter name */
+
+        /*
+         * the message may quote the client: only the parameter, whose
+         * JSON path may hold the client's key names, escaped
+         */
+
+        if (ngx_bedrock_log_escape(r->pool, &err.param, &param) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "bedrock: invalid request (param \"%V\")", &err.param);
+                      "bedrock: invalid request (param \"%V\")", &param);
         ngx_http_finalize_request(r, ngx_http_bedrock_send_error(r, &err));
         return;
     }
@@ -1439,15 +1448,14 @@ ngx_http_bedrock_process_headers(ngx_http_request_t *r,
                 ctx->length = -1;
 
             } else {
-                if (ngx_bedrock_log_escape(r->pool, &value, &value)
-                    != NGX_OK)
+                if (ngx_bedrock_log_escape(r->pool, &value, &name) != NGX_OK)
                 {
                     return NGX_ERROR;
                 }
 
                 ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                               "upstream sent unknown "
-                              "\"Transfer-Encoding\": \"%V\"", &value);
+                              "\"Transfer-Encoding\": \"%V\"", &name);
                 return NGX_HTTP_UPSTREAM_INVALID_HEADER;
             }
 
@@ -1763,9 +1771,18 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
         }
 
     } else {
-        rc = ngx_bedrock_upstream_error(r->pool, ctx->status.code,
+        temp = ngx_create_pool(NGX_HTTP_BEDROCK_TEMP_POOL_SIZE,
+                               r->connection->log);
+        if (temp == NULL) {
+            return NGX_ERROR;
+        }
+
+        rc = ngx_bedrock_upstream_error(r->pool, temp, ctx->status.code,
                                         &ctx->aws_type, ctx->resp_start, len,
                                         &err);
+
+        ngx_destroy_pool(temp);
+
         if (rc != NGX_OK) {
             return NGX_ERROR;
         }
@@ -1774,7 +1791,7 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
 
         level = err.auth ? NGX_LOG_ERR : NGX_LOG_INFO;
 
-        /* Bedrock's own words, whole but escaped: they may hold anything */
+        /* Bedrock's words (2 KB at most), escaped: they may hold anything */
 
         if (ngx_bedrock_log_escape(r->pool, &err.aws_type, &type) != NGX_OK
             || ngx_bedrock_log_escape(r->pool, &err.detail, &detail)

@@ -20,6 +20,9 @@
 /* OpenAI's own limit */
 #define NGX_BEDROCK_TOOLS_MAX       128
 
+/* the most of an upstream's error text that is kept, logged or passed */
+#define NGX_BEDROCK_ERROR_TEXT_MAX  2048
+
 /* yajl's handle and buffers for one arguments string */
 #define NGX_BEDROCK_SCRATCH_SIZE    4096
 
@@ -108,7 +111,6 @@ static void ngx_bedrock_aws_type(ngx_str_t *type);
      || ((c) >= '0' && (c) <= '9') || (c) == '_')
 
 
-
 static ngx_bedrock_image_format_t  ngx_bedrock_image_formats[] = {
     { ngx_string("image/png"), ngx_string("png") },
     { ngx_string("image/jpeg"), ngx_string("jpeg") },
@@ -159,10 +161,15 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
             return NGX_ERROR;
         }
 
-        return ngx_bedrock_invalid(&ctx, error.len ? &error : NULL,
-                                   "%V%sis not valid UTF-8: the request "
-                                   "body must be UTF-8 JSON.", &error,
-                                   error.len ? " " : "");
+        if (error.len == 0) {
+            return ngx_bedrock_invalid(&ctx, NULL, "The request body is not "
+                                       "valid UTF-8: it must be UTF-8 "
+                                       "JSON.");
+        }
+
+        return ngx_bedrock_invalid(&ctx, &error, "%V is not valid UTF-8: "
+                                   "the request body must be UTF-8 JSON.",
+                                   &error);
     }
 
     if (rc == NGX_DECLINED) {
@@ -1620,11 +1627,10 @@ ngx_bedrock_chat_response(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
 {
     ngx_int_t             rc;
     ngx_str_t             error, text, reasoning, args, *s;
-    ngx_uint_t            ntools;
-    ngx_array_t           texts, thoughts;
-    ngx_uint_t            budget;
+    ngx_uint_t            i, budget;
+    ngx_array_t           texts, thoughts, calls;
     ngx_bedrock_jw_t      w;
-    ngx_bedrock_json_t   *root, *content, *b, *v, *fn, *tool;
+    ngx_bedrock_json_t   *root, *content, *b, *v, *fn, *tool, **t;
 
     budget = NGX_BEDROCK_RESPONSE_VALUES;
 
@@ -1655,12 +1661,13 @@ ngx_bedrock_chat_response(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
     ngx_bedrock_usage(ngx_bedrock_json_get(root, "usage"), &resp->usage);
 
     if (ngx_array_init(&texts, temp, 2, sizeof(ngx_str_t)) != NGX_OK
-        || ngx_array_init(&thoughts, temp, 1, sizeof(ngx_str_t)) != NGX_OK)
+        || ngx_array_init(&thoughts, temp, 1, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(&calls, temp, 1, sizeof(ngx_bedrock_json_t *))
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    ntools = 0;
 
     for (b = content->child; b; b = b->next) {
 
@@ -1725,7 +1732,12 @@ ngx_bedrock_chat_response(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
             return NGX_DECLINED;
         }
 
-        ntools++;
+        t = ngx_array_push(&calls);
+        if (t == NULL) {
+            return NGX_ERROR;
+        }
+
+        *t = tool;
     }
 
     ngx_str_null(&text);
@@ -1764,7 +1776,7 @@ ngx_bedrock_chat_response(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
     ngx_bedrock_jw_cstr(&w, "assistant");
     ngx_bedrock_jw_key(&w, "content");
 
-    if (text.data == NULL && ntools) {
+    if (text.data == NULL && calls.nelts) {
         ngx_bedrock_jw_null(&w);
 
     } else {
@@ -1783,23 +1795,14 @@ ngx_bedrock_chat_response(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
         ngx_bedrock_jw_str(&w, &reasoning);
     }
 
-    if (ntools) {
+    if (calls.nelts) {
         ngx_bedrock_jw_key(&w, "tool_calls");
         ngx_bedrock_jw_arr(&w);
 
-        for (b = content->child; b; b = b->next) {
+        t = calls.elts;
 
-            tool = ngx_bedrock_json_get(b, "toolUse");
-            v = ngx_bedrock_json_get(tool, "toolUseId");
-            fn = ngx_bedrock_json_get(tool, "name");
-
-            /* a block that also held text was not counted */
-
-            if (v == NULL || v->type != NGX_BEDROCK_JSON_STRING
-                || fn == NULL || fn->type != NGX_BEDROCK_JSON_STRING)
-            {
-                continue;
-            }
+        for (i = 0; i < calls.nelts; i++) {
+            tool = t[i];
 
             v = ngx_bedrock_json_get(tool, "input");
 
@@ -1953,9 +1956,15 @@ ngx_bedrock_finish_reason(ngx_str_t *stop_reason)
 
 /* Bedrock's error responses */
 
+/*
+ * The tree lives in "temp", which the caller destroys once the call
+ * returns; the error's strings are in "pool" or static.
+ */
+
 ngx_int_t
-ngx_bedrock_upstream_error(ngx_pool_t *pool, ngx_uint_t status,
-    ngx_str_t *aws_type, u_char *data, size_t len, ngx_bedrock_error_t *err)
+ngx_bedrock_upstream_error(ngx_pool_t *pool, ngx_pool_t *temp,
+    ngx_uint_t status, ngx_str_t *aws_type, u_char *data, size_t len,
+    ngx_bedrock_error_t *err)
 {
     ngx_str_t            type, error;
     ngx_uint_t           i, budget;
@@ -2022,7 +2031,7 @@ ngx_bedrock_upstream_error(ngx_pool_t *pool, ngx_uint_t status,
     root = NULL;
     budget = NGX_BEDROCK_RESPONSE_VALUES;
 
-    if (len && ngx_bedrock_json_parse(pool, data, len, &budget, &root, &error)
+    if (len && ngx_bedrock_json_parse(temp, data, len, &budget, &root, &error)
                == NGX_ERROR)
     {
         return NGX_ERROR;
@@ -2043,7 +2052,15 @@ ngx_bedrock_upstream_error(ngx_pool_t *pool, ngx_uint_t status,
     }
 
     ngx_bedrock_aws_type(&type);
+
+    /* for $bedrock_error_type and the log; long names are cut */
+
+    type.len = ngx_min(type.len, NGX_BEDROCK_ERROR_TEXT_MAX);
     err->aws_type = type;
+
+    if (ngx_bedrock_copy(pool, &err->aws_type) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     for (i = 0; map[i].type; i++) {
         if (map[i].aws_type.len == type.len
@@ -2091,9 +2108,11 @@ ngx_bedrock_upstream_error(ngx_pool_t *pool, ngx_uint_t status,
 
     if (v && v->type == NGX_BEDROCK_JSON_STRING) {
 
-        /* for the error log only, escaped there */
+        /* for the error log (escaped there) and a ValidationException */
 
         err->detail = v->value;
+        err->detail.len = ngx_min(err->detail.len,
+                                  NGX_BEDROCK_ERROR_TEXT_MAX);
 
         if (ngx_bedrock_copy(pool, &err->detail) != NGX_OK) {
             return NGX_ERROR;
@@ -2263,17 +2282,22 @@ ngx_bedrock_log_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
     size_t       n;
     ngx_uint_t   i;
 
+    ngx_str_t   in;
+
     static u_char  hex[] = "0123456789abcdef";
 
+    /* src and dst may be the same string */
+
+    in = *src;
     n = 0;
 
-    for (i = 0; i < src->len; i++) {
-        c = src->data[i];
+    for (i = 0; i < in.len; i++) {
+        c = in.data[i];
         n += (c < 0x20 || c > 0x7e || c == '\\' || c == '"') ? 4 : 1;
     }
 
-    if (n == src->len) {
-        *dst = *src;
+    if (n == in.len) {
+        *dst = in;
         return NGX_OK;
     }
 
@@ -2285,8 +2309,8 @@ ngx_bedrock_log_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
     dst->data = d;
     dst->len = n;
 
-    for (i = 0; i < src->len; i++) {
-        c = src->data[i];
+    for (i = 0; i < in.len; i++) {
+        c = in.data[i];
 
         if (c < 0x20 || c > 0x7e || c == '\\' || c == '"') {
             *d++ = '\\';

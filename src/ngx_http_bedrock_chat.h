@@ -86,8 +86,9 @@ char *ngx_bedrock_finish_reason(ngx_str_t *stop_reason);
 void ngx_bedrock_usage(ngx_bedrock_json_t *usage, ngx_bedrock_usage_t *u);
 void ngx_bedrock_usage_json(ngx_bedrock_jw_t *w, ngx_bedrock_usage_t *u);
 
-ngx_int_t ngx_bedrock_upstream_error(ngx_pool_t *pool, ngx_uint_t status,
-    ngx_str_t *aws_type, u_char *data, size_t len, ngx_bedrock_error_t *err);
+ngx_int_t ngx_bedrock_upstream_error(ngx_pool_t *pool, ngx_pool_t *temp,
+    ngx_uint_t status, ngx_str_t *aws_type, u_char *data, size_t len,
+    ngx_bedrock_error_t *err);
 void ngx_bedrock_error_set(ngx_bedrock_error_t *err, ngx_uint_t status,
     char *type, char *code, char *message);
 ngx_int_t ngx_bedrock_error_json(ngx_pool_t *pool, ngx_bedrock_error_t *err,

@@ -992,7 +992,7 @@ ngx_bedrock_utf8_sanitize(ngx_pool_t *pool, ngx_str_t *s, ngx_str_t *out)
             /* a surrogate encoded as UTF-8 (CESU-8) is one character */
 
             if (last - p >= 3 && p[0] == 0xed && p[1] >= 0xa0
-                && (p[2] & 0xc0) == 0x80)
+                && p[1] <= 0xbf && (p[2] & 0xc0) == 0x80)
             {
                 p += 3;
 

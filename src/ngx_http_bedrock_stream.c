@@ -67,6 +67,20 @@ ngx_bedrock_stream_event(ngx_bedrock_stream_t *st, ngx_pool_t *scratch,
 
     root = NULL;
     budget = NGX_BEDROCK_STREAM_VALUES;
+    type = &msg->event_type;
+
+    /*
+     * after messageStop only the metadata (usage) has a place: other
+     * events are not even parsed
+     */
+
+    if (st->stopped
+        && msg->message_type.len == 5
+        && ngx_strncmp(msg->message_type.data, "event", 5) == 0
+        && (type->len != 8 || ngx_strncmp(type->data, "metadata", 8) != 0))
+    {
+        return NGX_OK;
+    }
 
     if (msg->payload.len) {
         rc = ngx_bedrock_json_parse(scratch, msg->payload.data,
@@ -107,16 +121,7 @@ ngx_bedrock_stream_event(ngx_bedrock_stream_t *st, ngx_pool_t *scratch,
         return NGX_ERROR;
     }
 
-    type = &msg->event_type;
     rc = NGX_OK;
-
-    /* after messageStop only the metadata (usage) has a place */
-
-    if (st->stopped
-        && (type->len != 8 || ngx_strncmp(type->data, "metadata", 8) != 0))
-    {
-        return NGX_OK;
-    }
 
 #define ngx_bedrock_event_is(s)                                              \
     (type->len == sizeof(s) - 1 && ngx_strncmp(type->data, s, type->len) == 0)
@@ -366,6 +371,10 @@ ngx_bedrock_stream_exception(ngx_pool_t *pool, ngx_bedrock_es_message_t *msg,
     } else if (msg->error_message.len) {
         detail = msg->error_message;
     }
+
+    /* what is logged and may reach the client: 2 KB at most */
+
+    detail.len = ngx_min(detail.len, 2048);
 
 #define ngx_bedrock_exception_is(s)                                          \
     (type->len == sizeof(s) - 1 && ngx_strncmp(type->data, s, type->len) == 0)

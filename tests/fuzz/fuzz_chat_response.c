@@ -91,12 +91,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    if (ngx_bedrock_upstream_error(pool, status, &type, (u_char *) data, size,
-                                   &err)
+    temp = ngx_fuzz_pool();
+
+    if (ngx_bedrock_upstream_error(pool, temp, status, &type, (u_char *) data,
+                                   size, &err)
         != NGX_OK)
     {
         ngx_fuzz_abort("ngx_bedrock_upstream_error() failed");
     }
+
+    ngx_destroy_pool(temp);
 
     if (err.status < 400 || err.status > 599) {
         ngx_fuzz_abort("an error status out of 400-599");

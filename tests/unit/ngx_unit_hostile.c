@@ -235,6 +235,15 @@ ngx_unit_hostile_texts(ngx_pool_t *pool)
         rc = ngx_bedrock_log_escape(pool, &c->in, &out);
         ngx_unit_check_text(c, rc, &out);
     }
+
+    /* into the string it reads from, as for a header value */
+
+    c = &ngx_unit_escape_cases[1];
+    out = c->in;
+    rc = ngx_bedrock_log_escape(pool, &out, &out);
+    ngx_unit_check_text(&(ngx_unit_text_case_t) { "hostile/escape-in-place",
+                                                  c->in, c->out },
+                        rc, &out);
 }
 
 
