@@ -469,6 +469,20 @@ describe('hostile Bedrock: AWS account details never reach clients', () => {
         assertRedactedIdentifier(err.message);
     });
 
+    it('a ValidationException of 200 KB: 2 KB of it reach the client and the log', async () => {
+        const text = `${BAD_IDENTIFIER} ${'x'.repeat(200 * 1024)}`;
+        gw.fake.respond = () => awsError(400, 'ValidationException', text);
+        const res = await gw.chat(ASK);
+        const err = assertOpenAIError(res, 400, { type: 'invalid_request_error' });
+        assertRedactedIdentifier(err.message);
+        assert.ok(err.message.length <= 2048, `${err.message.length} characters`);
+        await until(() => gw.nginx.errorLog().includes('upstream returned 400 ValidationException'),
+            'the error-log line');
+        const line = gw.nginx.errorLog().split('\n').reverse()
+            .find((l) => l.includes('upstream returned 400 ValidationException'));
+        assert.ok(line.length < 4096, `a log line of ${line.length} bytes`);
+    });
+
     it('ThrottlingException: the gateway\'s own message, no account id', async () => {
         gw.fake.respond = () => awsError(429, 'ThrottlingException', `Too many requests for account ${ACCOUNT}`);
         const res = await gw.chat(ASK);
@@ -555,6 +569,33 @@ describe('hostile Bedrock: counts, tool calls and events past the end', () => {
         assert.equal(events.filter((e) => e === DONE).length, 1, res.text);
         assert.equal(events[events.length - 1], DONE);
         assert.ok(!events.some((e) => e.error), res.text);
+    });
+
+    it('an event that is not JSON after messageStop is not even read: [DONE]', async () => {
+        gw.fake.respond = () => eventStreamAnswer([
+            bedrock.messageStart(), bedrock.text(0, 'a'), bedrock.messageStop('end_turn'),
+            eventFrame('contentBlockDelta', 'not json'), bedrock.metadata(),
+        ]);
+        const res = await postRaw(gw, STREAM_ASK);
+        assert.equal(res.status, 200, res.text);
+        const events = sseEventsOf(res.text);
+        assert.equal(streamedContent(events), 'a', res.text);
+        assert.equal(events[events.length - 1], DONE, res.text);
+        assert.ok(!events.some((e) => e.error), res.text);
+    });
+
+    it('a text block that also holds a toolUse is text, and no tool call', async () => {
+        gw.fake.respond = () => converseAnswer({
+            content: [
+                { text: 'both', toolUse: { toolUseId: 't1', name: 'f', input: {} } },
+                { toolUse: { toolUseId: 't2', name: 'g', input: {} } },
+            ],
+            stopReason: 'tool_use',
+        });
+        const res = await gw.chat(ASK);
+        assert.equal(res.status, 200, res.text);
+        assert.equal(res.json.choices[0].message.content, 'both');
+        assert.deepEqual(res.json.choices[0].message.tool_calls.map((c) => c.id), ['t2'], res.text);
     });
 
     it('a frame cut short after messageStop: an error event, no [DONE]', async () => {

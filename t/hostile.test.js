@@ -13,7 +13,7 @@ const path = require('node:path');
 
 const { startGateway, bedrockLocation, CLIENT_API_KEY } = require('./lib/gateway');
 const { assertOpenAIError } = require('./lib/expect');
-const { sleep, parseJson } = require('./lib/http');
+const { sleep, parseJson, until } = require('./lib/http');
 const { NGINX_BIN } = require('./lib/nginx');
 const { converseAnswer, eventStreamAnswer } = require('./lib/fake-bedrock');
 const { textStream } = require('./lib/eventstream');
@@ -657,6 +657,19 @@ describe('strict UTF-8 from clients', () => {
         const res = await strictCall(gw, 'POST', '/v1/chat/completions', body);
         assert.equal(res.status, 200, res.text);
         assert.equal(gw.fake.last.json.messages[0].content[0].text, 'h\u00e9llo \u4e16\u754c \u{1F600} \u{1F600}');
+    });
+
+    it('a key that forges a log line: the 400 names it, the error log escapes it', async () => {
+        const key = 'b\n2026/12/02 10:00:00 [info] 1#1: forged line';
+        const body = Buffer.from(`{"model":"gpt-4o","messages":${JSON.stringify(USER)},`
+            + `"a":{${JSON.stringify(key)}:{"c":"\\udc00"}}}`);
+        const res = await strictCall(gw, 'POST', '/v1/chat/completions', body);
+        assertOpenAIError(res, 400, { type: 'invalid_request_error', param: `a.${key}.c` });
+        await until(() => gw.nginx.errorLog().includes('forged line'), 'the log line');
+        const lines = gw.nginx.errorLog().split('\n');
+        assert.ok(!lines.some((l) => /^2026\/12\/02 10:00:00 \[info\] 1#1: forged/.test(l)), 'a forged line');
+        assert.ok(lines.some((l) => l.includes('param "a.b\\x0a2026/12/02 10:00:00 [info] 1#1: forged line.c"')),
+            'the escaped param');
     });
 
     it('a model id of bytes that are not UTF-8 in the URL: the 404 is UTF-8', async () => {
