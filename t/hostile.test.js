@@ -239,6 +239,13 @@ describe('hostile clients', () => {
 
 const HISTORY_NAMES = 25000;
 
+// Under scripts/eagain.sh every other socket call fails and small ones move
+// a byte at a time: what these blocks measure (CPU, memory, a 200 MB body)
+// would take many minutes there, and says nothing about resumable paths,
+// which the smaller cases above cover.
+const UNDER_EAGAIN = /eagain/.test(process.env.NGINX_LD_PRELOAD || '')
+    && 'sizes and CPU are measured without the EAGAIN shim';
+
 /** Runs fn(), returning [its result, the worker CPU seconds it cost]. */
 async function workerCpuOf(gw, fn) {
     const before = workersCpu(gw.nginx.pid);
@@ -246,7 +253,7 @@ async function workerCpuOf(gw, fn) {
     return [result, workersCpu(gw.nginx.pid) - before];
 }
 
-describe('hostile histories', () => {
+describe('hostile histories', { skip: UNDER_EAGAIN }, () => {
     let gw;
 
     before(async () => {
@@ -305,7 +312,7 @@ describe('hostile histories', () => {
 const CONCURRENT = 10;
 const RSS_GROWTH_LIMIT = 150 * MB;
 
-describe('memory under concurrency', () => {
+describe('memory under concurrency', { skip: UNDER_EAGAIN }, () => {
     let gw;
 
     // a fresh nginx per case, so that no case reuses memory another freed
@@ -525,7 +532,7 @@ function chunkedFlood(port, urlPath, { totalBytes, chunkBytes = MB }) {
     });
 }
 
-describe('bodies without a length', () => {
+describe('bodies without a length', { skip: UNDER_EAGAIN }, () => {
     let gw;
 
     before(async () => {
