@@ -12,25 +12,13 @@
 #include <ngx_core.h>
 
 #include "ngx_http_bedrock_json.h"
+#include "ngx_http_bedrock_error.h"
 
 
 /*
  * OpenAI Chat Completions <-> Bedrock Converse translation.  Everything
  * here is a function of its arguments and a pool: no HTTP request state.
  */
-
-
-/* an OpenAI error: {"error":{"message","type","param","code"}} */
-typedef struct {
-    ngx_uint_t                status;
-    ngx_str_t                 message;
-    ngx_str_t                 type;
-    ngx_str_t                 param;    /* data == NULL: null */
-    ngx_str_t                 code;     /* data == NULL: null */
-    ngx_str_t                 aws_type; /* Bedrock's error name, if any */
-    ngx_str_t                 detail;   /* Bedrock's text: for the log */
-    ngx_uint_t                auth:1;   /* AWS refused our credentials */
-} ngx_bedrock_error_t;
 
 
 typedef struct {
@@ -86,17 +74,6 @@ char *ngx_bedrock_finish_reason(ngx_str_t *stop_reason);
 void ngx_bedrock_usage(ngx_bedrock_json_t *usage, ngx_bedrock_usage_t *u);
 void ngx_bedrock_usage_json(ngx_bedrock_jw_t *w, ngx_bedrock_usage_t *u);
 
-ngx_int_t ngx_bedrock_upstream_error(ngx_pool_t *pool, ngx_pool_t *temp,
-    ngx_uint_t status, ngx_str_t *aws_type, u_char *data, size_t len,
-    ngx_bedrock_error_t *err);
-void ngx_bedrock_error_set(ngx_bedrock_error_t *err, ngx_uint_t status,
-    char *type, char *code, char *message);
-ngx_int_t ngx_bedrock_error_json(ngx_pool_t *pool, ngx_bedrock_error_t *err,
-    ngx_str_t *out);
-ngx_int_t ngx_bedrock_redact(ngx_pool_t *pool, ngx_str_t *text);
-ngx_uint_t ngx_bedrock_name_valid(ngx_str_t *name);
-ngx_int_t ngx_bedrock_log_escape(ngx_pool_t *pool, ngx_str_t *src,
-    ngx_str_t *dst);
 ngx_int_t ngx_bedrock_cleanup(ngx_pool_t *pool, ngx_pool_cleanup_pt handler,
     void *data);
 

@@ -1154,3 +1154,26 @@ ngx_bedrock_json_serialize(ngx_pool_t *pool, ngx_bedrock_json_t *v,
 
     return ngx_bedrock_jw_finish(&w, out);
 }
+
+
+/* a copy in pool, exactly as long */
+
+ngx_int_t
+ngx_bedrock_str_copy(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char  *p;
+
+    if (s->len == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(pool, s->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, s->data, s->len);
+    s->data = p;
+
+    return NGX_OK;
+}

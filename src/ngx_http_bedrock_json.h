@@ -91,6 +91,7 @@ ngx_int_t ngx_bedrock_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
 ngx_int_t ngx_bedrock_json_parse_opts(ngx_bedrock_json_opts_t *opts,
     u_char *data, size_t len, ngx_bedrock_json_t **root, ngx_str_t *error);
 ngx_uint_t ngx_bedrock_utf8_valid(u_char *p, size_t len);
+ngx_int_t ngx_bedrock_str_copy(ngx_pool_t *pool, ngx_str_t *s);
 ngx_bedrock_json_t *ngx_bedrock_json_get(ngx_bedrock_json_t *obj,
     char *key);
 ngx_uint_t ngx_bedrock_json_is_null(ngx_bedrock_json_t *v);

@@ -80,6 +80,7 @@ void ngx_unit_eventstream(void);
 void ngx_unit_stream(void);
 void ngx_unit_media(void);
 void ngx_unit_hostile(void);
+void ngx_unit_error(void);
 void ngx_unit_credentials(void);
 
 

@@ -34,6 +34,7 @@ main(int argc, char *argv[])
     ngx_unit_stream();
     ngx_unit_media();
     ngx_unit_hostile();
+    ngx_unit_error();
     ngx_unit_credentials();
 
     ngx_unit_print("unit: %ui passed, %ui failed, %ui skipped\n",
