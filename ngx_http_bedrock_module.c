@@ -705,10 +705,10 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
     ngx_memzero(&req, sizeof(ngx_bedrock_chat_request_t));
 
     if (blcf->guardrail) {
-        req.guardrail_id = blcf->guardrail->id;
-        req.guardrail_version = blcf->guardrail->version;
-        req.guardrail_trace = blcf->guardrail->trace;
-        req.guardrail_stream_mode = blcf->guardrail->stream_mode;
+        req.guardrail.id = blcf->guardrail->id;
+        req.guardrail.version = blcf->guardrail->version;
+        req.guardrail.trace = blcf->guardrail->trace;
+        req.guardrail.stream_mode = blcf->guardrail->stream_mode;
     }
 
     req.model_check = ngx_http_bedrock_model_check;

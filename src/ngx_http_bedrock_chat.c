@@ -9,6 +9,7 @@
 
 #include "ngx_http_bedrock_chat.h"
 #include "ngx_http_bedrock_media.h"
+#include "ngx_http_bedrock_converse.h"
 
 
 #define NGX_BEDROCK_BODY_MAX        (64 * 1024 * 1024)
@@ -24,40 +25,13 @@
 #define NGX_BEDROCK_SCRATCH_SIZE    4096
 
 
-typedef enum {
-    NGX_BEDROCK_BLOCK_TEXT = 0,
-    NGX_BEDROCK_BLOCK_IMAGE,
-    NGX_BEDROCK_BLOCK_TOOL_USE,
-    NGX_BEDROCK_BLOCK_TOOL_RESULT
-} ngx_bedrock_block_kind_e;
-
-
-typedef struct {
-    ngx_bedrock_block_kind_e  kind;
-    ngx_str_t                 text;     /* text, image base64, result text */
-    ngx_str_t                 format;   /* image format */
-    ngx_str_t                 id;       /* toolUseId */
-    ngx_str_t                 name;     /* tool name */
-    ngx_bedrock_json_t       *input;    /* tool input, parsed */
-} ngx_bedrock_block_t;
-
-
-typedef struct {
-    ngx_uint_t                assistant;
-    ngx_array_t               blocks;   /* of ngx_bedrock_block_t */
-} ngx_bedrock_turn_t;
-
-
 typedef struct {
     ngx_pool_t               *pool;     /* the parse: freed by the caller */
     ngx_pool_t               *out;      /* what outlives the call */
     ngx_pool_t               *scratch;  /* one arguments parse at a time */
     ngx_bedrock_json_opts_t   jo;       /* the parses, one pool of nodes */
     ngx_bedrock_error_t      *err;
-    ngx_array_t               system;   /* of ngx_str_t */
-    ngx_array_t               turns;    /* of ngx_bedrock_turn_t */
-    ngx_array_t               history_tools; /* of ngx_str_t, names */
-    ngx_bedrock_turn_t       *turn;
+    ngx_bedrock_converse_t    conv;     /* the request being built */
     ngx_uint_t                budget;   /* JSON values left */
 } ngx_bedrock_chat_ctx_t;
 
@@ -83,9 +57,6 @@ static ngx_int_t ngx_bedrock_chat_image(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_json_t *part, ngx_uint_t i, ngx_uint_t j);
 static ngx_int_t ngx_bedrock_chat_tool_calls(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_json_t *calls, ngx_uint_t i);
-static ngx_bedrock_block_t *ngx_bedrock_chat_block(
-    ngx_bedrock_chat_ctx_t *ctx, ngx_uint_t assistant,
-    ngx_bedrock_block_kind_e kind);
 static ngx_int_t ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_jw_t *w, ngx_bedrock_json_t *tools,
     ngx_bedrock_json_t *choice);
@@ -93,11 +64,8 @@ static ngx_int_t ngx_bedrock_chat_tool_allowed(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_json_t *allowed, ngx_str_t *name);
 static ngx_int_t ngx_bedrock_chat_inference(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_jw_t *w, ngx_bedrock_json_t *root);
-static void ngx_bedrock_chat_write_turns(ngx_bedrock_chat_ctx_t *ctx,
-    ngx_bedrock_jw_t *w);
 static ngx_int_t ngx_bedrock_concat(ngx_pool_t *pool, ngx_array_t *parts,
     ngx_str_t *out);
-static int ngx_cdecl ngx_bedrock_str_cmp(const void *one, const void *two);
 static void ngx_bedrock_scratch_free(void *data);
 
 
@@ -122,7 +90,7 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
     size_t len, ngx_bedrock_chat_request_t *req, ngx_bedrock_error_t *err)
 {
     ngx_int_t                 rc, n;
-    ngx_str_t                 error, *s;
+    ngx_str_t                 error;
     ngx_uint_t                i;
     ngx_bedrock_jw_t          w;
     ngx_bedrock_json_t       *root, *v, *m, *opts;
@@ -311,13 +279,7 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
                                    "messages must be a non-empty array");
     }
 
-    if (ngx_array_init(&ctx.system, temp, 2, sizeof(ngx_str_t)) != NGX_OK
-        || ngx_array_init(&ctx.turns, temp, v->n,
-                          sizeof(ngx_bedrock_turn_t))
-           != NGX_OK
-        || ngx_array_init(&ctx.history_tools, temp, 2, sizeof(ngx_str_t))
-           != NGX_OK)
-    {
+    if (ngx_bedrock_converse_init(&ctx.conv, temp, v->n) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -328,7 +290,7 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
         }
     }
 
-    if (ctx.turns.nelts == 0) {
+    if (ctx.conv.turns.nelts == 0) {
         return ngx_bedrock_invalid(&ctx, ngx_bedrock_param(&ctx, "messages"),
                                    "messages must contain at least one user "
                                    "or assistant message with content");
@@ -344,24 +306,8 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
 
     ngx_bedrock_jw_obj(&w);
 
-    ngx_bedrock_jw_key(&w, "messages");
-    ngx_bedrock_chat_write_turns(&ctx, &w);
-
-    if (ctx.system.nelts) {
-        ngx_bedrock_jw_key(&w, "system");
-        ngx_bedrock_jw_arr(&w);
-
-        s = ctx.system.elts;
-
-        for (i = 0; i < ctx.system.nelts; i++) {
-            ngx_bedrock_jw_obj(&w);
-            ngx_bedrock_jw_key(&w, "text");
-            ngx_bedrock_jw_str(&w, &s[i]);
-            ngx_bedrock_jw_obj_end(&w);
-        }
-
-        ngx_bedrock_jw_arr_end(&w);
-    }
+    ngx_bedrock_converse_messages(&ctx.conv, &w);
+    ngx_bedrock_converse_system(&ctx.conv, &w);
 
     rc = ngx_bedrock_chat_inference(&ctx, &w, root);
     if (rc != NGX_OK) {
@@ -374,26 +320,7 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
         return rc;
     }
 
-    if (req->guardrail_id.len) {
-        ngx_bedrock_jw_key(&w, "guardrailConfig");
-        ngx_bedrock_jw_obj(&w);
-        ngx_bedrock_jw_key(&w, "guardrailIdentifier");
-        ngx_bedrock_jw_str(&w, &req->guardrail_id);
-        ngx_bedrock_jw_key(&w, "guardrailVersion");
-        ngx_bedrock_jw_str(&w, &req->guardrail_version);
-
-        if (req->guardrail_trace.len) {
-            ngx_bedrock_jw_key(&w, "trace");
-            ngx_bedrock_jw_str(&w, &req->guardrail_trace);
-        }
-
-        if (req->stream && req->guardrail_stream_mode.len) {
-            ngx_bedrock_jw_key(&w, "streamProcessingMode");
-            ngx_bedrock_jw_str(&w, &req->guardrail_stream_mode);
-        }
-
-        ngx_bedrock_jw_obj_end(&w);
-    }
+    ngx_bedrock_converse_guardrail(&req->guardrail, req->stream, &w);
 
     ngx_bedrock_jw_obj_end(&w);
 
@@ -474,7 +401,7 @@ ngx_bedrock_chat_message(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *m,
     if (ngx_bedrock_role_is(role, "system")
         || ngx_bedrock_role_is(role, "developer"))
     {
-        rc = ngx_bedrock_chat_texts(ctx, content, i, &ctx->system, 0);
+        rc = ngx_bedrock_chat_texts(ctx, content, i, &ctx->conv.system, 0);
         return rc;
     }
 
@@ -492,7 +419,8 @@ ngx_bedrock_chat_message(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *m,
         s = texts.elts;
 
         for (k = 0; k < texts.nelts; k++) {
-            b = ngx_bedrock_chat_block(ctx, 1, NGX_BEDROCK_BLOCK_TEXT);
+            b = ngx_bedrock_converse_block(&ctx->conv, 1,
+                                           NGX_BEDROCK_BLOCK_TEXT);
             if (b == NULL) {
                 return NGX_ERROR;
             }
@@ -522,7 +450,8 @@ ngx_bedrock_chat_message(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *m,
             return rc;
         }
 
-        b = ngx_bedrock_chat_block(ctx, 0, NGX_BEDROCK_BLOCK_TOOL_RESULT);
+        b = ngx_bedrock_converse_block(&ctx->conv, 0,
+                                       NGX_BEDROCK_BLOCK_TOOL_RESULT);
         if (b == NULL) {
             return NGX_ERROR;
         }
@@ -646,7 +575,7 @@ ngx_bedrock_chat_user_content(ngx_bedrock_chat_ctx_t *ctx,
             return NGX_OK;
         }
 
-        b = ngx_bedrock_chat_block(ctx, 0, NGX_BEDROCK_BLOCK_TEXT);
+        b = ngx_bedrock_converse_block(&ctx->conv, 0, NGX_BEDROCK_BLOCK_TEXT);
         if (b == NULL) {
             return NGX_ERROR;
         }
@@ -688,7 +617,8 @@ ngx_bedrock_chat_user_content(ngx_bedrock_chat_ctx_t *ctx,
                 continue;
             }
 
-            b = ngx_bedrock_chat_block(ctx, 0, NGX_BEDROCK_BLOCK_TEXT);
+            b = ngx_bedrock_converse_block(&ctx->conv, 0,
+                                           NGX_BEDROCK_BLOCK_TEXT);
             if (b == NULL) {
                 return NGX_ERROR;
             }
@@ -799,7 +729,7 @@ ngx_bedrock_chat_image(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *part,
               "%s", msg);
     }
 
-    b = ngx_bedrock_chat_block(ctx, 0, NGX_BEDROCK_BLOCK_IMAGE);
+    b = ngx_bedrock_converse_block(&ctx->conv, 0, NGX_BEDROCK_BLOCK_IMAGE);
     if (b == NULL) {
         return NGX_ERROR;
     }
@@ -852,7 +782,8 @@ ngx_bedrock_chat_tool_calls(ngx_bedrock_chat_ctx_t *ctx,
                   "function.arguments");
         }
 
-        b = ngx_bedrock_chat_block(ctx, 1, NGX_BEDROCK_BLOCK_TOOL_USE);
+        b = ngx_bedrock_converse_block(&ctx->conv, 1,
+                                       NGX_BEDROCK_BLOCK_TOOL_USE);
         if (b == NULL) {
             return NGX_ERROR;
         }
@@ -893,7 +824,7 @@ ngx_bedrock_chat_tool_calls(ngx_bedrock_chat_ctx_t *ctx,
             }
         }
 
-        name = ngx_array_push(&ctx->history_tools);
+        name = ngx_array_push(&ctx->conv.history_tools);
         if (name == NULL) {
             return NGX_ERROR;
         }
@@ -902,139 +833,6 @@ ngx_bedrock_chat_tool_calls(ngx_bedrock_chat_ctx_t *ctx,
     }
 
     return NGX_OK;
-}
-
-
-/* appends a block, opening a new turn when the role changes */
-
-static ngx_bedrock_block_t *
-ngx_bedrock_chat_block(ngx_bedrock_chat_ctx_t *ctx, ngx_uint_t assistant,
-    ngx_bedrock_block_kind_e kind)
-{
-    ngx_bedrock_turn_t   *t;
-    ngx_bedrock_block_t  *b;
-
-    t = ctx->turn;
-
-    if (t == NULL || t->assistant != assistant) {
-        t = ngx_array_push(&ctx->turns);
-        if (t == NULL) {
-            return NULL;
-        }
-
-        t->assistant = assistant;
-
-        if (ngx_array_init(&t->blocks, ctx->pool, 2,
-                           sizeof(ngx_bedrock_block_t))
-            != NGX_OK)
-        {
-            return NULL;
-        }
-
-        ctx->turn = t;
-    }
-
-    b = ngx_array_push(&t->blocks);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    ngx_memzero(b, sizeof(ngx_bedrock_block_t));
-    b->kind = kind;
-
-    return b;
-}
-
-
-static void
-ngx_bedrock_chat_write_turns(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w)
-{
-    ngx_uint_t            i, k;
-    ngx_bedrock_turn_t   *t;
-    ngx_bedrock_block_t  *b;
-
-    t = ctx->turns.elts;
-
-    ngx_bedrock_jw_arr(w);
-
-    for (i = 0; i < ctx->turns.nelts; i++) {
-
-        ngx_bedrock_jw_obj(w);
-        ngx_bedrock_jw_key(w, "role");
-        ngx_bedrock_jw_cstr(w, t[i].assistant ? "assistant" : "user");
-        ngx_bedrock_jw_key(w, "content");
-        ngx_bedrock_jw_arr(w);
-
-        b = t[i].blocks.elts;
-
-        for (k = 0; k < t[i].blocks.nelts; k++) {
-
-            ngx_bedrock_jw_obj(w);
-
-            switch (b[k].kind) {
-
-            case NGX_BEDROCK_BLOCK_TEXT:
-                ngx_bedrock_jw_key(w, "text");
-                ngx_bedrock_jw_str(w, &b[k].text);
-                break;
-
-            case NGX_BEDROCK_BLOCK_IMAGE:
-                ngx_bedrock_jw_key(w, "image");
-                ngx_bedrock_jw_obj(w);
-                ngx_bedrock_jw_key(w, "format");
-                ngx_bedrock_jw_str(w, &b[k].format);
-                ngx_bedrock_jw_key(w, "source");
-                ngx_bedrock_jw_obj(w);
-                ngx_bedrock_jw_key(w, "bytes");
-                ngx_bedrock_jw_str(w, &b[k].text);
-                ngx_bedrock_jw_obj_end(w);
-                ngx_bedrock_jw_obj_end(w);
-                break;
-
-            case NGX_BEDROCK_BLOCK_TOOL_USE:
-                ngx_bedrock_jw_key(w, "toolUse");
-                ngx_bedrock_jw_obj(w);
-                ngx_bedrock_jw_key(w, "toolUseId");
-                ngx_bedrock_jw_str(w, &b[k].id);
-                ngx_bedrock_jw_key(w, "name");
-                ngx_bedrock_jw_str(w, &b[k].name);
-                ngx_bedrock_jw_key(w, "input");
-
-                if (b[k].input) {
-                    ngx_bedrock_jw_value(w, b[k].input);
-
-                } else {
-                    ngx_bedrock_jw_obj(w);
-                    ngx_bedrock_jw_obj_end(w);
-                }
-
-                ngx_bedrock_jw_obj_end(w);
-                break;
-
-            case NGX_BEDROCK_BLOCK_TOOL_RESULT:
-                ngx_bedrock_jw_key(w, "toolResult");
-                ngx_bedrock_jw_obj(w);
-                ngx_bedrock_jw_key(w, "toolUseId");
-                ngx_bedrock_jw_str(w, &b[k].id);
-                ngx_bedrock_jw_key(w, "content");
-                ngx_bedrock_jw_arr(w);
-                ngx_bedrock_jw_obj(w);
-                ngx_bedrock_jw_key(w, "text");
-                ngx_bedrock_jw_str(w, &b[k].text);
-                ngx_bedrock_jw_obj_end(w);
-                ngx_bedrock_jw_arr_end(w);
-                ngx_bedrock_jw_obj_end(w);
-                break;
-            }
-
-            ngx_bedrock_jw_obj_end(w);
-        }
-
-        ngx_bedrock_jw_arr_end(w);
-        ngx_bedrock_jw_obj_end(w);
-    }
-
-    ngx_bedrock_jw_arr_end(w);
 }
 
 
@@ -1183,8 +981,8 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
     ngx_bedrock_json_t *tools, ngx_bedrock_json_t *choice)
 {
     ngx_int_t            rc;
-    ngx_str_t           *names, forced;
-    ngx_uint_t           i, n, any, none, autom, has_tools;
+    ngx_str_t            forced;
+    ngx_uint_t           i, any, none, autom, has_tools;
     ngx_bedrock_json_t  *t, *type, *fn, *fname, *desc, *params, *allowed;
     ngx_bedrock_json_t  *mode;
 
@@ -1361,7 +1159,7 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
         has_tools = 0;
     }
 
-    if (!has_tools && ctx->history_tools.nelts == 0) {
+    if (!has_tools && ctx->conv.history_tools.nelts == 0) {
         return NGX_OK;
     }
 
@@ -1442,39 +1240,7 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
         }
 
     } else {
-
-        /* the history's tools, once each, so that Converse accepts it */
-
-        names = ctx->history_tools.elts;
-        n = ctx->history_tools.nelts;
-
-        /* the history may name many tools: O(n log n), not ngx_sort() */
-
-        ngx_qsort(names, n, sizeof(ngx_str_t), ngx_bedrock_str_cmp);
-
-        for (i = 0; i < n; i++) {
-
-            if (i > 0 && ngx_bedrock_str_cmp(&names[i - 1], &names[i]) == 0)
-            {
-                continue;
-            }
-
-            ngx_bedrock_jw_obj(w);
-            ngx_bedrock_jw_key(w, "toolSpec");
-            ngx_bedrock_jw_obj(w);
-            ngx_bedrock_jw_key(w, "name");
-            ngx_bedrock_jw_str(w, &names[i]);
-            ngx_bedrock_jw_key(w, "inputSchema");
-            ngx_bedrock_jw_obj(w);
-            ngx_bedrock_jw_key(w, "json");
-            ngx_bedrock_jw_obj(w);
-            ngx_bedrock_jw_key(w, "type");
-            ngx_bedrock_jw_cstr(w, "object");
-            ngx_bedrock_jw_obj_end(w);
-            ngx_bedrock_jw_obj_end(w);
-            ngx_bedrock_jw_obj_end(w);
-            ngx_bedrock_jw_obj_end(w);
-        }
+        ngx_bedrock_converse_history_tools(&ctx->conv, w);
     }
 
     ngx_bedrock_jw_arr_end(w);
@@ -1530,16 +1296,6 @@ ngx_bedrock_chat_tool_allowed(ngx_bedrock_chat_ctx_t *ctx,
     }
 
     return NGX_DONE;
-}
-
-
-static int ngx_cdecl
-ngx_bedrock_str_cmp(const void *one, const void *two)
-{
-    const ngx_str_t  *a = one;
-    const ngx_str_t  *b = two;
-
-    return (int) ngx_memn2cmp(a->data, b->data, a->len, b->len);
 }
 
 

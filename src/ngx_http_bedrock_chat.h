@@ -13,6 +13,7 @@
 
 #include "ngx_http_bedrock_json.h"
 #include "ngx_http_bedrock_error.h"
+#include "ngx_http_bedrock_converse.h"
 
 
 /*
@@ -23,10 +24,7 @@
 
 typedef struct {
     /* in */
-    ngx_str_t                 guardrail_id;     /* empty: none */
-    ngx_str_t                 guardrail_version;
-    ngx_str_t                 guardrail_trace;  /* empty: not sent */
-    ngx_str_t                 guardrail_stream_mode;
+    ngx_bedrock_guardrail_conf_t  guardrail;
 
     /*
      * called with the model before any other work: NGX_OK, NGX_DECLINED

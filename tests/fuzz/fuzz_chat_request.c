@@ -44,10 +44,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ngx_memzero(&err, sizeof(ngx_bedrock_error_t));
 
         if (guardrail) {
-            ngx_str_set(&req.guardrail_id, "gr-fuzz");
-            ngx_str_set(&req.guardrail_version, "DRAFT");
-            ngx_str_set(&req.guardrail_trace, "enabled");
-            ngx_str_set(&req.guardrail_stream_mode, "async");
+            ngx_str_set(&req.guardrail.id, "gr-fuzz");
+            ngx_str_set(&req.guardrail.version, "DRAFT");
+            ngx_str_set(&req.guardrail.trace, "enabled");
+            ngx_str_set(&req.guardrail.stream_mode, "async");
         }
 
         req.model_check = ngx_fuzz_model_check;

@@ -1,0 +1,81 @@
+
+/*
+ * Copyright (C) ngx_http_bedrock_module authors
+ */
+
+
+#ifndef _NGX_HTTP_BEDROCK_CONVERSE_H_INCLUDED_
+#define _NGX_HTTP_BEDROCK_CONVERSE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_bedrock_json.h"
+
+
+/*
+ * The Converse core that every client dialect's parser fills: a request's
+ * turns of content blocks, its system texts and the tools its history
+ * uses, and the writers of those parts of the Converse request.  No HTTP
+ * request state.
+ */
+
+
+typedef enum {
+    NGX_BEDROCK_BLOCK_TEXT = 0,
+    NGX_BEDROCK_BLOCK_IMAGE,
+    NGX_BEDROCK_BLOCK_TOOL_USE,
+    NGX_BEDROCK_BLOCK_TOOL_RESULT
+} ngx_bedrock_block_kind_e;
+
+
+typedef struct {
+    ngx_bedrock_block_kind_e  kind;
+    ngx_str_t                 text;     /* text, image base64, result text */
+    ngx_str_t                 format;   /* image format */
+    ngx_str_t                 id;       /* toolUseId */
+    ngx_str_t                 name;     /* tool name */
+    ngx_bedrock_json_t       *input;    /* tool input, parsed */
+} ngx_bedrock_block_t;
+
+
+typedef struct {
+    ngx_uint_t                assistant;
+    ngx_array_t               blocks;   /* of ngx_bedrock_block_t */
+} ngx_bedrock_turn_t;
+
+
+typedef struct {
+    ngx_pool_t               *pool;
+    ngx_array_t               system;   /* of ngx_str_t */
+    ngx_array_t               turns;    /* of ngx_bedrock_turn_t */
+    ngx_array_t               history_tools; /* of ngx_str_t: names used */
+    ngx_bedrock_turn_t       *turn;     /* the last one */
+} ngx_bedrock_converse_t;
+
+
+/* bedrock_guardrail: empty id, none */
+typedef struct {
+    ngx_str_t                 id;
+    ngx_str_t                 version;
+    ngx_str_t                 trace;        /* empty: not sent */
+    ngx_str_t                 stream_mode;  /* empty: not sent */
+} ngx_bedrock_guardrail_conf_t;
+
+
+ngx_int_t ngx_bedrock_converse_init(ngx_bedrock_converse_t *conv,
+    ngx_pool_t *pool, ngx_uint_t nturns);
+ngx_bedrock_block_t *ngx_bedrock_converse_block(ngx_bedrock_converse_t *conv,
+    ngx_uint_t assistant, ngx_bedrock_block_kind_e kind);
+void ngx_bedrock_converse_messages(ngx_bedrock_converse_t *conv,
+    ngx_bedrock_jw_t *w);
+void ngx_bedrock_converse_system(ngx_bedrock_converse_t *conv,
+    ngx_bedrock_jw_t *w);
+void ngx_bedrock_converse_history_tools(ngx_bedrock_converse_t *conv,
+    ngx_bedrock_jw_t *w);
+void ngx_bedrock_converse_guardrail(ngx_bedrock_guardrail_conf_t *g,
+    ngx_uint_t stream, ngx_bedrock_jw_t *w);
+
+
+#endif /* _NGX_HTTP_BEDROCK_CONVERSE_H_INCLUDED_ */
