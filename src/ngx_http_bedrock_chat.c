@@ -16,7 +16,6 @@
 
 /* JSON values one request may hold (each costs a node in the pool) */
 #define NGX_BEDROCK_REQUEST_VALUES  (256 * 1024)
-#define NGX_BEDROCK_RESPONSE_VALUES (1024 * 1024)
 
 /* OpenAI's own limit */
 #define NGX_BEDROCK_TOOLS_MAX       128
@@ -64,8 +63,6 @@ static ngx_int_t ngx_bedrock_chat_tool_allowed(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_json_t *allowed, ngx_str_t *name);
 static ngx_int_t ngx_bedrock_chat_inference(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_jw_t *w, ngx_bedrock_json_t *root);
-static ngx_int_t ngx_bedrock_concat(ngx_pool_t *pool, ngx_array_t *parts,
-    ngx_str_t *out);
 static void ngx_bedrock_scratch_free(void *data);
 
 
@@ -1299,47 +1296,6 @@ ngx_bedrock_chat_tool_allowed(ngx_bedrock_chat_ctx_t *ctx,
 }
 
 
-static ngx_int_t
-ngx_bedrock_concat(ngx_pool_t *pool, ngx_array_t *parts, ngx_str_t *out)
-{
-    u_char      *p;
-    size_t       len;
-    ngx_str_t   *s;
-    ngx_uint_t   i;
-
-    s = parts->elts;
-
-    if (parts->nelts == 1) {
-        *out = s[0];
-        return NGX_OK;
-    }
-
-    len = 0;
-
-    for (i = 0; i < parts->nelts; i++) {
-        len += s[i].len;
-    }
-
-    out->len = len;
-    out->data = (u_char *) "";
-
-    if (len == 0) {
-        return NGX_OK;
-    }
-
-    out->data = ngx_pnalloc(pool, len);
-    if (out->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = out->data;
-
-    for (i = 0; i < parts->nelts; i++) {
-        p = ngx_cpymem(p, s[i].data, s[i].len);
-    }
-
-    return NGX_OK;
-}
 
 
 /* Converse response to chat.completion */
@@ -1348,128 +1304,23 @@ ngx_int_t
 ngx_bedrock_chat_response(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
     size_t len, ngx_bedrock_chat_response_t *resp)
 {
-    ngx_int_t             rc;
-    ngx_str_t             error, text, reasoning, args, *s;
-    ngx_uint_t            i, budget;
-    ngx_array_t           texts, thoughts, calls;
-    ngx_bedrock_jw_t      w;
-    ngx_bedrock_json_t   *root, *content, *b, *v, *fn, *tool, **t;
+    ngx_int_t                 rc;
+    ngx_str_t                 args, *text;
+    ngx_uint_t                i;
+    ngx_bedrock_jw_t          w;
+    ngx_bedrock_json_t       *v;
+    ngx_bedrock_answer_t      a;
+    ngx_bedrock_tool_call_t  *call;
 
-    budget = NGX_BEDROCK_RESPONSE_VALUES;
-
-    rc = ngx_bedrock_json_parse(temp, data, len, &budget, &root, &error);
+    rc = ngx_bedrock_converse_answer(temp, data, len, &a);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    content = ngx_bedrock_json_get(
-                  ngx_bedrock_json_get(ngx_bedrock_json_get(root, "output"),
-                                       "message"),
-                  "content");
-
-    v = ngx_bedrock_json_get(root, "stopReason");
-
-    if (content == NULL || content->type != NGX_BEDROCK_JSON_ARRAY
-        || v == NULL || v->type != NGX_BEDROCK_JSON_STRING)
-    {
-        return NGX_DECLINED;
-    }
-
-    resp->stop_reason = v->value;
+    resp->stop_reason = a.stop_reason;
+    resp->usage = a.usage;
 
     if (ngx_bedrock_str_copy(pool, &resp->stop_reason) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_bedrock_usage(ngx_bedrock_json_get(root, "usage"), &resp->usage);
-
-    if (ngx_array_init(&texts, temp, 2, sizeof(ngx_str_t)) != NGX_OK
-        || ngx_array_init(&thoughts, temp, 1, sizeof(ngx_str_t)) != NGX_OK
-        || ngx_array_init(&calls, temp, 1, sizeof(ngx_bedrock_json_t *))
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-
-    for (b = content->child; b; b = b->next) {
-
-        v = ngx_bedrock_json_get(b, "text");
-
-        if (v && v->type == NGX_BEDROCK_JSON_STRING) {
-            s = ngx_array_push(&texts);
-            if (s == NULL) {
-                return NGX_ERROR;
-            }
-
-            *s = v->value;
-            continue;
-        }
-
-        v = ngx_bedrock_json_get(ngx_bedrock_json_get(
-                  ngx_bedrock_json_get(b, "reasoningContent"),
-                  "reasoningText"), "text");
-
-        if (v && v->type == NGX_BEDROCK_JSON_STRING) {
-            s = ngx_array_push(&thoughts);
-            if (s == NULL) {
-                return NGX_ERROR;
-            }
-
-            *s = v->value;
-            continue;
-        }
-
-        /* citationsContent carries its text in generated content blocks */
-
-        v = ngx_bedrock_json_get(ngx_bedrock_json_get(b, "citationsContent"),
-                                 "content");
-
-        for (v = v ? v->child : NULL; v; v = v->next) {
-            tool = ngx_bedrock_json_get(v, "text");
-
-            if (tool && tool->type == NGX_BEDROCK_JSON_STRING) {
-                s = ngx_array_push(&texts);
-                if (s == NULL) {
-                    return NGX_ERROR;
-                }
-
-                *s = tool->value;
-            }
-        }
-
-        tool = ngx_bedrock_json_get(b, "toolUse");
-
-        if (tool == NULL) {
-            continue;
-        }
-
-        /* what OpenAI's schema needs, or the answer is not usable */
-
-        v = ngx_bedrock_json_get(tool, "toolUseId");
-        fn = ngx_bedrock_json_get(tool, "name");
-
-        if (v == NULL || v->type != NGX_BEDROCK_JSON_STRING
-            || fn == NULL || fn->type != NGX_BEDROCK_JSON_STRING)
-        {
-            return NGX_DECLINED;
-        }
-
-        t = ngx_array_push(&calls);
-        if (t == NULL) {
-            return NGX_ERROR;
-        }
-
-        *t = tool;
-    }
-
-    ngx_str_null(&text);
-    ngx_str_null(&reasoning);
-
-    if ((texts.nelts && ngx_bedrock_concat(temp, &texts, &text) != NGX_OK)
-        || (thoughts.nelts
-            && ngx_bedrock_concat(temp, &thoughts, &reasoning) != NGX_OK))
-    {
         return NGX_ERROR;
     }
 
@@ -1499,35 +1350,35 @@ ngx_bedrock_chat_response(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
     ngx_bedrock_jw_cstr(&w, "assistant");
     ngx_bedrock_jw_key(&w, "content");
 
-    if (text.data == NULL && calls.nelts) {
+    text = &a.text;
+
+    if (text->data == NULL && a.calls.nelts) {
         ngx_bedrock_jw_null(&w);
 
     } else {
-        if (text.data == NULL) {
-            ngx_str_set(&text, "");
+        if (text->data == NULL) {
+            ngx_str_set(text, "");
         }
 
-        ngx_bedrock_jw_str(&w, &text);
+        ngx_bedrock_jw_str(&w, text);
     }
 
     ngx_bedrock_jw_key(&w, "refusal");
     ngx_bedrock_jw_null(&w);
 
-    if (reasoning.data) {
+    if (a.reasoning.data) {
         ngx_bedrock_jw_key(&w, "reasoning_content");
-        ngx_bedrock_jw_str(&w, &reasoning);
+        ngx_bedrock_jw_str(&w, &a.reasoning);
     }
 
-    if (calls.nelts) {
+    if (a.calls.nelts) {
         ngx_bedrock_jw_key(&w, "tool_calls");
         ngx_bedrock_jw_arr(&w);
 
-        t = calls.elts;
+        call = a.calls.elts;
 
-        for (i = 0; i < calls.nelts; i++) {
-            tool = t[i];
-
-            v = ngx_bedrock_json_get(tool, "input");
+        for (i = 0; i < a.calls.nelts; i++) {
+            v = call[i].input;
 
             if (v == NULL) {
                 ngx_str_set(&args, "{}");
@@ -1538,13 +1389,13 @@ ngx_bedrock_chat_response(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
 
             ngx_bedrock_jw_obj(&w);
             ngx_bedrock_jw_key(&w, "id");
-            ngx_bedrock_jw_value(&w, ngx_bedrock_json_get(tool, "toolUseId"));
+            ngx_bedrock_jw_str(&w, &call[i].id);
             ngx_bedrock_jw_key(&w, "type");
             ngx_bedrock_jw_cstr(&w, "function");
             ngx_bedrock_jw_key(&w, "function");
             ngx_bedrock_jw_obj(&w);
             ngx_bedrock_jw_key(&w, "name");
-            ngx_bedrock_jw_value(&w, ngx_bedrock_json_get(tool, "name"));
+            ngx_bedrock_jw_str(&w, &call[i].name);
             ngx_bedrock_jw_key(&w, "arguments");
             ngx_bedrock_jw_str(&w, &args);
             ngx_bedrock_jw_obj_end(&w);
@@ -1579,26 +1430,6 @@ ngx_bedrock_chat_response(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
 }
 
 
-/* Bedrock's TokenUsage; missing counts are 0 */
-
-void
-ngx_bedrock_usage(ngx_bedrock_json_t *usage, ngx_bedrock_usage_t *u)
-{
-    ngx_memzero(u, sizeof(ngx_bedrock_usage_t));
-
-    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage, "inputTokens"),
-                                &u->input);
-    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage, "outputTokens"),
-                                &u->output);
-    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage,
-                                                     "cacheReadInputTokens"),
-                                &u->cache_read);
-    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage,
-                                                     "cacheWriteInputTokens"),
-                                &u->cache_write);
-}
-
-
 /*
  * OpenAI's usage object: Bedrock counts cache reads and writes apart from
  * inputTokens, OpenAI's prompt_tokens include them
@@ -1625,19 +1456,6 @@ ngx_bedrock_usage_json(ngx_bedrock_jw_t *w, ngx_bedrock_usage_t *u)
     ngx_bedrock_jw_int(w, u->cache_read);
     ngx_bedrock_jw_obj_end(w);
     ngx_bedrock_jw_obj_end(w);
-}
-
-
-/* counts are never negative (ngx_atoi()); a sum past the top stays there */
-
-ngx_int_t
-ngx_bedrock_sum(ngx_int_t a, ngx_int_t b)
-{
-    if (a < 0 || b < 0 || a > NGX_MAX_INT_T_VALUE - b) {
-        return NGX_MAX_INT_T_VALUE;
-    }
-
-    return a + b;
 }
 
 

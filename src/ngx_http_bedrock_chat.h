@@ -42,14 +42,6 @@ typedef struct {
 
 
 typedef struct {
-    ngx_int_t                 input;
-    ngx_int_t                 output;
-    ngx_int_t                 cache_read;
-    ngx_int_t                 cache_write;
-} ngx_bedrock_usage_t;
-
-
-typedef struct {
     /* in */
     ngx_str_t                 model;            /* as the client named it */
     ngx_str_t                 id;               /* chatcmpl-... */
@@ -67,9 +59,7 @@ ngx_int_t ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp,
     ngx_bedrock_error_t *err);
 ngx_int_t ngx_bedrock_chat_response(ngx_pool_t *pool, ngx_pool_t *temp,
     u_char *data, size_t len, ngx_bedrock_chat_response_t *resp);
-ngx_int_t ngx_bedrock_sum(ngx_int_t a, ngx_int_t b);
 char *ngx_bedrock_finish_reason(ngx_str_t *stop_reason);
-void ngx_bedrock_usage(ngx_bedrock_json_t *usage, ngx_bedrock_usage_t *u);
 void ngx_bedrock_usage_json(ngx_bedrock_jw_t *w, ngx_bedrock_usage_t *u);
 
 ngx_int_t ngx_bedrock_cleanup(ngx_pool_t *pool, ngx_pool_cleanup_pt handler,

@@ -10,6 +10,10 @@
 #include "ngx_http_bedrock_converse.h"
 
 
+/* JSON values a Converse answer may hold */
+#define NGX_BEDROCK_ANSWER_VALUES  (1024 * 1024)
+
+
 static int ngx_cdecl ngx_bedrock_str_cmp(const void *one, const void *two);
 
 
@@ -272,6 +276,220 @@ ngx_bedrock_converse_guardrail(ngx_bedrock_guardrail_conf_t *g,
     }
 
     ngx_bedrock_jw_obj_end(w);
+}
+
+
+/*
+ * A Converse answer read into its parts, in "temp": the text and the
+ * reasoning, each concatenated (data NULL: none), the tool calls, the stop
+ * reason and the usage.  NGX_DECLINED: not an answer a client can be given.
+ */
+
+ngx_int_t
+ngx_bedrock_converse_answer(ngx_pool_t *temp, u_char *data, size_t len,
+    ngx_bedrock_answer_t *a)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 error, *s;
+    ngx_uint_t                budget;
+    ngx_array_t               texts, thoughts;
+    ngx_bedrock_json_t       *root, *content, *b, *v, *fn, *tool;
+    ngx_bedrock_tool_call_t  *call;
+
+    ngx_memzero(a, sizeof(ngx_bedrock_answer_t));
+
+    budget = NGX_BEDROCK_ANSWER_VALUES;
+
+    rc = ngx_bedrock_json_parse(temp, data, len, &budget, &root, &error);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    content = ngx_bedrock_json_get(
+                  ngx_bedrock_json_get(ngx_bedrock_json_get(root, "output"),
+                                       "message"),
+                  "content");
+
+    v = ngx_bedrock_json_get(root, "stopReason");
+
+    if (content == NULL || content->type != NGX_BEDROCK_JSON_ARRAY
+        || v == NULL || v->type != NGX_BEDROCK_JSON_STRING)
+    {
+        return NGX_DECLINED;
+    }
+
+    a->stop_reason = v->value;
+
+    ngx_bedrock_usage(ngx_bedrock_json_get(root, "usage"), &a->usage);
+
+    if (ngx_array_init(&texts, temp, 2, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(&thoughts, temp, 1, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(&a->calls, temp, 1,
+                          sizeof(ngx_bedrock_tool_call_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (b = content->child; b; b = b->next) {
+
+        v = ngx_bedrock_json_get(b, "text");
+
+        if (v && v->type == NGX_BEDROCK_JSON_STRING) {
+            s = ngx_array_push(&texts);
+            if (s == NULL) {
+                return NGX_ERROR;
+            }
+
+            *s = v->value;
+            continue;
+        }
+
+        v = ngx_bedrock_json_get(ngx_bedrock_json_get(
+                  ngx_bedrock_json_get(b, "reasoningContent"),
+                  "reasoningText"), "text");
+
+        if (v && v->type == NGX_BEDROCK_JSON_STRING) {
+            s = ngx_array_push(&thoughts);
+            if (s == NULL) {
+                return NGX_ERROR;
+            }
+
+            *s = v->value;
+            continue;
+        }
+
+        /* citationsContent carries its text in generated content blocks */
+
+        v = ngx_bedrock_json_get(ngx_bedrock_json_get(b, "citationsContent"),
+                                 "content");
+
+        for (v = v ? v->child : NULL; v; v = v->next) {
+            tool = ngx_bedrock_json_get(v, "text");
+
+            if (tool && tool->type == NGX_BEDROCK_JSON_STRING) {
+                s = ngx_array_push(&texts);
+                if (s == NULL) {
+                    return NGX_ERROR;
+                }
+
+                *s = tool->value;
+            }
+        }
+
+        tool = ngx_bedrock_json_get(b, "toolUse");
+
+        if (tool == NULL) {
+            continue;
+        }
+
+        /* what every dialect's tool call needs, or the answer is unusable */
+
+        v = ngx_bedrock_json_get(tool, "toolUseId");
+        fn = ngx_bedrock_json_get(tool, "name");
+
+        if (v == NULL || v->type != NGX_BEDROCK_JSON_STRING
+            || fn == NULL || fn->type != NGX_BEDROCK_JSON_STRING)
+        {
+            return NGX_DECLINED;
+        }
+
+        call = ngx_array_push(&a->calls);
+        if (call == NULL) {
+            return NGX_ERROR;
+        }
+
+        call->id = v->value;
+        call->name = fn->value;
+        call->input = ngx_bedrock_json_get(tool, "input");
+    }
+
+    if ((texts.nelts && ngx_bedrock_concat(temp, &texts, &a->text) != NGX_OK)
+        || (thoughts.nelts
+            && ngx_bedrock_concat(temp, &thoughts, &a->reasoning) != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* Bedrock's TokenUsage; missing counts are 0 */
+
+void
+ngx_bedrock_usage(ngx_bedrock_json_t *usage, ngx_bedrock_usage_t *u)
+{
+    ngx_memzero(u, sizeof(ngx_bedrock_usage_t));
+
+    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage, "inputTokens"),
+                                &u->input);
+    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage, "outputTokens"),
+                                &u->output);
+    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage,
+                                                     "cacheReadInputTokens"),
+                                &u->cache_read);
+    (void) ngx_bedrock_json_int(ngx_bedrock_json_get(usage,
+                                                     "cacheWriteInputTokens"),
+                                &u->cache_write);
+}
+
+
+/* counts are never negative (ngx_atoi()); a sum past the top stays there */
+
+ngx_int_t
+ngx_bedrock_sum(ngx_int_t a, ngx_int_t b)
+{
+    if (a < 0 || b < 0 || a > NGX_MAX_INT_T_VALUE - b) {
+        return NGX_MAX_INT_T_VALUE;
+    }
+
+    return a + b;
+}
+
+
+/* the parts as one string; one part is not copied */
+
+ngx_int_t
+ngx_bedrock_concat(ngx_pool_t *pool, ngx_array_t *parts, ngx_str_t *out)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    s = parts->elts;
+
+    if (parts->nelts == 1) {
+        *out = s[0];
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (i = 0; i < parts->nelts; i++) {
+        len += s[i].len;
+    }
+
+    out->len = len;
+    out->data = (u_char *) "";
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    out->data = ngx_pnalloc(pool, len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = out->data;
+
+    for (i = 0; i < parts->nelts; i++) {
+        p = ngx_cpymem(p, s[i].data, s[i].len);
+    }
+
+    return NGX_OK;
 }
 
 

@@ -64,6 +64,31 @@ typedef struct {
 } ngx_bedrock_guardrail_conf_t;
 
 
+typedef struct {
+    ngx_int_t                 input;
+    ngx_int_t                 output;
+    ngx_int_t                 cache_read;
+    ngx_int_t                 cache_write;
+} ngx_bedrock_usage_t;
+
+
+typedef struct {
+    ngx_str_t                 id;       /* toolUseId */
+    ngx_str_t                 name;
+    ngx_bedrock_json_t       *input;    /* NULL: none */
+} ngx_bedrock_tool_call_t;
+
+
+/* a Converse answer, read */
+typedef struct {
+    ngx_str_t                 text;       /* data NULL: no text */
+    ngx_str_t                 reasoning;  /* data NULL: none */
+    ngx_array_t               calls;      /* of ngx_bedrock_tool_call_t */
+    ngx_str_t                 stop_reason;
+    ngx_bedrock_usage_t       usage;
+} ngx_bedrock_answer_t;
+
+
 ngx_int_t ngx_bedrock_converse_init(ngx_bedrock_converse_t *conv,
     ngx_pool_t *pool, ngx_uint_t nturns);
 ngx_bedrock_block_t *ngx_bedrock_converse_block(ngx_bedrock_converse_t *conv,
@@ -76,6 +101,13 @@ void ngx_bedrock_converse_history_tools(ngx_bedrock_converse_t *conv,
     ngx_bedrock_jw_t *w);
 void ngx_bedrock_converse_guardrail(ngx_bedrock_guardrail_conf_t *g,
     ngx_uint_t stream, ngx_bedrock_jw_t *w);
+
+ngx_int_t ngx_bedrock_converse_answer(ngx_pool_t *temp, u_char *data,
+    size_t len, ngx_bedrock_answer_t *a);
+void ngx_bedrock_usage(ngx_bedrock_json_t *usage, ngx_bedrock_usage_t *u);
+ngx_int_t ngx_bedrock_sum(ngx_int_t a, ngx_int_t b);
+ngx_int_t ngx_bedrock_concat(ngx_pool_t *pool, ngx_array_t *parts,
+    ngx_str_t *out);
 
 
 #endif /* _NGX_HTTP_BEDROCK_CONVERSE_H_INCLUDED_ */
