@@ -543,3 +543,61 @@ ngx_bedrock_error_anthropic_type(ngx_uint_t status)
                                                : "api_error";
     }
 }
+
+
+/*
+ * An exception that ends an event stream (ConverseStream's and
+ * InvokeModelWithResponseStream's share their names).  As for plain
+ * answers, Bedrock's text reaches the client for a validationException
+ * only, redacted; err->detail keeps it for the log.  The strings stay
+ * where they are: the caller keeps them until the error is rendered.
+ */
+
+ngx_int_t
+ngx_bedrock_exception_error(ngx_pool_t *pool, ngx_str_t *type,
+    ngx_str_t *detail, ngx_bedrock_error_t *err)
+{
+    ngx_str_t  text;
+
+    /* what is logged and may reach the client: 2 KB at most */
+
+    text = *detail;
+    text.len = ngx_min(text.len, NGX_BEDROCK_ERROR_TEXT_MAX);
+
+#define ngx_bedrock_exception_is(s)                                          \
+    (type->len == sizeof(s) - 1 && ngx_strncmp(type->data, s, type->len) == 0)
+
+    if (ngx_bedrock_exception_is("throttlingException")) {
+        ngx_bedrock_error_set(err, 429, "rate_limit_error",
+                              "rate_limit_exceeded",
+                              "Bedrock is throttling requests; retry after "
+                              "a while.");
+
+    } else if (ngx_bedrock_exception_is("validationException")) {
+        ngx_bedrock_error_set(err, 400, "invalid_request_error", NULL,
+                              "Bedrock refused the request.");
+
+        if (text.len) {
+            err->message = text;
+
+            if (ngx_bedrock_redact(pool, &err->message) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+
+    } else if (ngx_bedrock_exception_is("modelStreamErrorException")) {
+        ngx_bedrock_error_set(err, 502, "server_error", "model_error",
+                              "The model failed while it answered.");
+
+    } else {
+        ngx_bedrock_error_set(err, 502, "server_error", NULL,
+                              "Bedrock ended the stream with an error.");
+    }
+
+#undef ngx_bedrock_exception_is
+
+    err->aws_type = *type;
+    err->detail = text;
+
+    return NGX_OK;
+}

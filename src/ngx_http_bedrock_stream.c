@@ -347,10 +347,7 @@ ngx_bedrock_stream_metadata(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w,
 }
 
 
-/*
- * As for plain answers, Bedrock's text reaches the client for a
- * validationException only, redacted; err->detail keeps it for the log
- */
+/* an exception frame, or an error one, to the error */
 
 static ngx_int_t
 ngx_bedrock_stream_exception(ngx_pool_t *pool, ngx_bedrock_es_message_t *msg,
@@ -372,46 +369,7 @@ ngx_bedrock_stream_exception(ngx_pool_t *pool, ngx_bedrock_es_message_t *msg,
         detail = msg->error_message;
     }
 
-    /* what is logged and may reach the client: 2 KB at most */
-
-    detail.len = ngx_min(detail.len, 2048);
-
-#define ngx_bedrock_exception_is(s)                                          \
-    (type->len == sizeof(s) - 1 && ngx_strncmp(type->data, s, type->len) == 0)
-
-    if (ngx_bedrock_exception_is("throttlingException")) {
-        ngx_bedrock_error_set(err, 429, "rate_limit_error",
-                              "rate_limit_exceeded",
-                              "Bedrock is throttling requests; retry after "
-                              "a while.");
-
-    } else if (ngx_bedrock_exception_is("validationException")) {
-        ngx_bedrock_error_set(err, 400, "invalid_request_error", NULL,
-                              "Bedrock refused the request.");
-
-        if (detail.len) {
-            err->message = detail;
-
-            if (ngx_bedrock_redact(pool, &err->message) != NGX_OK) {
-                return NGX_ERROR;
-            }
-        }
-
-    } else if (ngx_bedrock_exception_is("modelStreamErrorException")) {
-        ngx_bedrock_error_set(err, 502, "server_error", "model_error",
-                              "The model failed while it answered.");
-
-    } else {
-        ngx_bedrock_error_set(err, 502, "server_error", NULL,
-                              "Bedrock ended the stream with an error.");
-    }
-
-#undef ngx_bedrock_exception_is
-
-    err->aws_type = *type;
-    err->detail = detail;
-
-    return NGX_OK;
+    return ngx_bedrock_exception_error(pool, type, &detail, err);
 }
 
 
