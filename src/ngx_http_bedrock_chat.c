@@ -63,6 +63,8 @@ static ngx_int_t ngx_bedrock_chat_tool_allowed(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_json_t *allowed, ngx_str_t *name);
 static ngx_int_t ngx_bedrock_chat_inference(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_jw_t *w, ngx_bedrock_json_t *root);
+static ngx_int_t ngx_bedrock_cleanup(ngx_pool_t *pool,
+    ngx_pool_cleanup_pt handler, void *data);
 static void ngx_bedrock_scratch_free(void *data);
 
 
@@ -335,7 +337,7 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
 }
 
 
-ngx_int_t
+static ngx_int_t
 ngx_bedrock_cleanup(ngx_pool_t *pool, ngx_pool_cleanup_pt handler,
     void *data)
 {

@@ -62,8 +62,6 @@ ngx_int_t ngx_bedrock_chat_response(ngx_pool_t *pool, ngx_pool_t *temp,
 char *ngx_bedrock_finish_reason(ngx_str_t *stop_reason);
 void ngx_bedrock_usage_json(ngx_bedrock_jw_t *w, ngx_bedrock_usage_t *u);
 
-ngx_int_t ngx_bedrock_cleanup(ngx_pool_t *pool, ngx_pool_cleanup_pt handler,
-    void *data);
 
 
 #endif /* _NGX_HTTP_BEDROCK_CHAT_H_INCLUDED_ */

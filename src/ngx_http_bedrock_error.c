@@ -20,6 +20,7 @@
 
 
 static void ngx_bedrock_aws_type(ngx_str_t *type);
+static ngx_uint_t ngx_bedrock_name_valid(ngx_str_t *name);
 
 
 /* Bedrock's error responses */
@@ -242,7 +243,7 @@ ngx_bedrock_upstream_error(ngx_pool_t *pool, ngx_pool_t *temp,
 
 /* an AWS error name: letters, digits, "_" and "."; at most 64 */
 
-ngx_uint_t
+static ngx_uint_t
 ngx_bedrock_name_valid(ngx_str_t *name)
 {
     u_char      c;

@@ -61,7 +61,6 @@ char *ngx_bedrock_error_anthropic_type(ngx_uint_t status);
 ngx_int_t ngx_bedrock_exception_error(ngx_pool_t *pool, ngx_str_t *type,
     ngx_str_t *detail, ngx_bedrock_error_t *err);
 ngx_int_t ngx_bedrock_redact(ngx_pool_t *pool, ngx_str_t *text);
-ngx_uint_t ngx_bedrock_name_valid(ngx_str_t *name);
 ngx_int_t ngx_bedrock_log_escape(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
 

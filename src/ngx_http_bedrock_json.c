@@ -28,11 +28,11 @@ typedef struct {
     ngx_uint_t                bad_key;  /* the bad string was a key */
     size_t                    bad;      /* 1 + offset of a lone surrogate */
     yajl_handle               handle;
+    char                     *error;
 
-    /* the containers open, and the last child of each */
+    /* last: the containers open, and the last child of each */
     ngx_bedrock_json_t       *stack[NGX_BEDROCK_JSON_MAX_DEPTH];
     ngx_bedrock_json_t       *lasts[NGX_BEDROCK_JSON_MAX_DEPTH];
-    char                     *error;
 } ngx_bedrock_json_parser_t;
 
 
@@ -122,7 +122,9 @@ ngx_bedrock_json_parse_opts(ngx_bedrock_json_opts_t *opts, u_char *data,
         return NGX_DECLINED;
     }
 
-    ngx_memzero(&p, sizeof(ngx_bedrock_json_parser_t));
+    /* the container stack is written before it is read: not zeroed */
+
+    ngx_memzero(&p, offsetof(ngx_bedrock_json_parser_t, stack));
     p.pool = opts->pool;
     p.opts = opts;
     p.budget = opts->budget;
@@ -755,7 +757,11 @@ ngx_bedrock_jw_init(ngx_bedrock_jw_t *w, ngx_pool_t *pool, size_t size,
     }
 
     yajl_gen_config(w->gen, yajl_gen_print_callback, ngx_bedrock_jw_print, w);
-    yajl_gen_config(w->gen, yajl_gen_validate_utf8, 1);
+
+    /*
+     * no yajl_gen_validate_utf8: ngx_bedrock_jw_str() checks every string
+     * strictly (and mends it) before yajl sees it; keys are our own
+     */
 
     return NGX_OK;
 }
