@@ -14,6 +14,7 @@
 
 #include "ngx_http_bedrock_json.h"
 #include "ngx_http_bedrock_chat.h"
+#include "ngx_http_bedrock_messages.h"
 #include "ngx_http_bedrock_sigv4.h"
 #include "ngx_http_bedrock_credentials.h"
 #include "ngx_http_bedrock_eventstream.h"
@@ -38,9 +39,34 @@
 typedef enum {
     ngx_http_bedrock_route_unknown = 0,
     ngx_http_bedrock_route_chat,
+    ngx_http_bedrock_route_messages,
+    ngx_http_bedrock_route_count_tokens,
     ngx_http_bedrock_route_models,
-    ngx_http_bedrock_route_model
+    ngx_http_bedrock_route_model,
+    ngx_http_bedrock_route_native
 } ngx_http_bedrock_route_e;
+
+
+/* what the upstream call is, which decides how its answer is read */
+typedef enum {
+    ngx_http_bedrock_call_chat = 0,     /* Converse, for OpenAI chat */
+    ngx_http_bedrock_call_claude,       /* InvokeModel, for Messages */
+    ngx_http_bedrock_call_messages,     /* Converse, for Messages */
+    ngx_http_bedrock_call_count,        /* CountTokens, for Messages */
+    ngx_http_bedrock_call_native        /* the client's own call */
+} ngx_http_bedrock_call_e;
+
+
+/* the client's dialect, which decides the shape of its errors */
+#define NGX_HTTP_BEDROCK_DIALECT_AWS  100
+
+
+/* Bedrock Runtime operations served with bedrock_native on */
+typedef struct {
+    ngx_str_t                      op;
+    ngx_uint_t                     stream;
+    ngx_uint_t                     invoke;   /* InvokeModel's headers */
+} ngx_http_bedrock_native_op_t;
 
 
 typedef enum {
@@ -54,6 +80,7 @@ typedef struct {
     ngx_str_t                      alias;
     ngx_str_t                      id;
     ngx_str_t                      escaped;  /* percent-encoded for paths */
+    ngx_uint_t                     claude;   /* takes Anthropic's body */
 } ngx_http_bedrock_model_t;
 
 
@@ -84,6 +111,8 @@ typedef struct {
     ngx_str_t                      region;
     ngx_array_t                   *models;
     ngx_flag_t                     passthrough;
+    ngx_flag_t                     native;
+    ngx_array_t                   *betas;    /* bedrock_anthropic_beta */
     ngx_http_bedrock_guardrail_t  *guardrail;
     size_t                         max_response_size;
     time_t                         created;
@@ -131,6 +160,14 @@ typedef struct {
     ngx_str_t                      body;
     ngx_str_t                      id;
     time_t                         created;
+
+    ngx_http_bedrock_route_e       route;
+    ngx_http_bedrock_call_e        call;
+    ngx_int_t                      rc;       /* to finalize with */
+    ngx_uint_t                     dialect;
+    ngx_str_t                      op;       /* the upstream operation */
+    ngx_http_bedrock_native_op_t  *native;
+    ngx_bedrock_messages_stream_t  mstream;
     off_t                          received;  /* of the client's body */
 
     /* the upstream response */
@@ -141,6 +178,9 @@ typedef struct {
     ngx_str_t                      aws_type;
     ngx_str_t                      request_id;
     ngx_str_t                      retry_after;  /* delta-seconds */
+    ngx_str_t                      content_type;  /* native calls */
+    ngx_str_t                      input_count;   /* InvokeModel's */
+    ngx_str_t                      output_count;
     u_char                        *resp_start;
     u_char                        *resp_pos;
     u_char                        *resp_end;
@@ -167,13 +207,31 @@ typedef struct {
     unsigned                       streaming:1;  /* stream: true */
     unsigned                       event_stream:1; /* answered with one */
     unsigned                       stream_done:1;
+    unsigned                       routed:1;
+    unsigned                       blind:1;   /* native: stop decoding */
 } ngx_http_bedrock_ctx_t;
 
 
 static ngx_int_t ngx_http_bedrock_handler(ngx_http_request_t *r);
-static ngx_http_bedrock_route_e ngx_http_bedrock_route(ngx_http_request_t *r,
-    ngx_str_t *model);
+static ngx_int_t ngx_http_bedrock_route(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_str_t *model);
+static ngx_uint_t ngx_http_bedrock_header_in(ngx_http_request_t *r,
+    char *name, ngx_str_t *value);
 static void ngx_http_bedrock_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_bedrock_done(ngx_http_bedrock_ctx_t *ctx,
+    ngx_int_t rc);
+static ngx_int_t ngx_http_bedrock_invalid(ngx_http_request_t *r,
+    ngx_bedrock_error_t *err);
+static ngx_int_t ngx_http_bedrock_chat_body(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_pool_t *temp, ngx_str_t *body);
+static ngx_int_t ngx_http_bedrock_messages_body(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_pool_t *temp, ngx_str_t *body);
+static ngx_int_t ngx_http_bedrock_native_body(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_pool_t *temp, ngx_str_t *body);
+static void ngx_http_bedrock_guardrail_conf(ngx_http_bedrock_loc_conf_t *blcf,
+    ngx_bedrock_guardrail_conf_t *g);
+static ngx_int_t ngx_http_bedrock_messages_check(void *data,
+    ngx_str_t *model, ngx_uint_t *claude);
 static ngx_int_t ngx_http_bedrock_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_bedrock_model_check(void *data, ngx_str_t *model);
@@ -201,6 +259,8 @@ static ngx_int_t ngx_http_bedrock_body_append(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, u_char *data, size_t size);
 static ngx_int_t ngx_http_bedrock_translate(ngx_http_request_t *r,
     ngx_http_upstream_t *u, ngx_http_bedrock_ctx_t *ctx);
+static ngx_int_t ngx_http_bedrock_pass_headers(ngx_http_request_t *r,
+    ngx_http_upstream_t *u, ngx_http_bedrock_ctx_t *ctx);
 static ngx_int_t ngx_http_bedrock_stream_start(ngx_http_request_t *r,
     ngx_http_upstream_t *u, ngx_http_bedrock_ctx_t *ctx);
 static ngx_int_t ngx_http_bedrock_push_header(ngx_list_t *headers,
@@ -220,6 +280,8 @@ static ngx_int_t ngx_http_bedrock_stream_finish(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, ngx_bedrock_error_t *err);
 static ngx_int_t ngx_http_bedrock_stream_output(ngx_http_request_t *r,
     ngx_str_t *sse);
+static ngx_uint_t ngx_http_bedrock_stream_stopped(
+    ngx_http_bedrock_ctx_t *ctx);
 static void ngx_http_bedrock_stream_log(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx);
 static void ngx_http_bedrock_abort_request(ngx_http_request_t *r);
@@ -228,6 +290,9 @@ static void ngx_http_bedrock_finalize_request(ngx_http_request_t *r,
 
 static ngx_int_t ngx_http_bedrock_models(ngx_http_request_t *r,
     ngx_http_bedrock_loc_conf_t *blcf, ngx_str_t *alias);
+static void ngx_http_bedrock_anthropic_models(
+    ngx_http_bedrock_loc_conf_t *blcf, ngx_bedrock_jw_t *w,
+    ngx_http_bedrock_model_t *m, ngx_uint_t n, ngx_uint_t list);
 static ngx_http_bedrock_model_t *ngx_http_bedrock_find_model(
     ngx_http_bedrock_loc_conf_t *blcf, ngx_str_t *alias);
 static ngx_int_t ngx_http_bedrock_model_id_valid(ngx_str_t *id);
@@ -235,6 +300,9 @@ static ngx_int_t ngx_http_bedrock_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
 static ngx_int_t ngx_http_bedrock_send_error(ngx_http_request_t *r,
     ngx_bedrock_error_t *err);
+static ngx_int_t ngx_http_bedrock_render_error(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_bedrock_error_t *err,
+    ngx_list_t *headers, ngx_str_t *body);
 static ngx_int_t ngx_http_bedrock_refuse_method(ngx_http_request_t *r,
     char *allow);
 static ngx_http_bedrock_ctx_t *ngx_http_bedrock_get_ctx(
@@ -266,6 +334,8 @@ static char *ngx_http_bedrock_pass(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_bedrock_model_map(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_bedrock_anthropic_beta(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_bedrock_guardrail(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_bedrock_credentials(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -322,7 +392,7 @@ static ngx_command_t  ngx_http_bedrock_commands[] = {
       NULL },
 
     { ngx_string("bedrock_model_map"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE23,
       ngx_http_bedrock_model_map,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -333,6 +403,20 @@ static ngx_command_t  ngx_http_bedrock_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_bedrock_loc_conf_t, passthrough),
+      NULL },
+
+    { ngx_string("bedrock_native"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, native),
+      NULL },
+
+    { ngx_string("bedrock_anthropic_beta"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_bedrock_anthropic_beta,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("bedrock_guardrail"),
@@ -570,9 +654,18 @@ ngx_http_bedrock_handler(ngx_http_request_t *r)
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
 
-    switch (ngx_http_bedrock_route(r, &alias)) {
+    rc = ngx_http_bedrock_route(r, ctx, &alias);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (ctx->route) {
 
     case ngx_http_bedrock_route_chat:
+    case ngx_http_bedrock_route_messages:
+    case ngx_http_bedrock_route_count_tokens:
+    case ngx_http_bedrock_route_native:
 
         if (!(r->method & NGX_HTTP_POST)) {
             return ngx_http_bedrock_refuse_method(r, "POST");
@@ -623,33 +716,144 @@ ngx_http_bedrock_handler(ngx_http_request_t *r)
 }
 
 
-static ngx_http_bedrock_route_e
-ngx_http_bedrock_route(ngx_http_request_t *r, ngx_str_t *model)
-{
-    u_char     *p, *last;
-    ngx_str_t  *uri;
+static ngx_http_bedrock_native_op_t  ngx_http_bedrock_native_ops[] = {
+    { ngx_string("converse"), 0, 0 },
+    { ngx_string("converse-stream"), 1, 0 },
+    { ngx_string("invoke"), 0, 1 },
+    { ngx_string("invoke-with-response-stream"), 1, 1 },
+    { ngx_string("count-tokens"), 0, 0 },
+    { ngx_null_string, 0, 0 }
+};
 
-    static ngx_str_t  chat = ngx_string("/chat/completions");
-    static ngx_str_t  models = ngx_string("/models");
+
+/*
+ * The route table: a path's suffix names what is asked, whatever prefix
+ * the client's base URL put before it.  Sets ctx->route and the dialect
+ * errors are written in; a native path's model id, percent-decoded once,
+ * goes to ctx->model.
+ */
+
+static ngx_int_t
+ngx_http_bedrock_route(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx,
+    ngx_str_t *model)
+{
+    u_char                        *p, *last, *start, *dst;
+    ngx_str_t                     *uri, value;
+    ngx_uint_t                     i;
+    ngx_http_bedrock_loc_conf_t   *blcf;
+    ngx_http_bedrock_native_op_t  *op;
+
+    static struct {
+        ngx_str_t                  suffix;
+        ngx_http_bedrock_route_e   route;
+        ngx_uint_t                 dialect;
+    } routes[] = {
+        { ngx_string("/chat/completions"), ngx_http_bedrock_route_chat,
+          NGX_BEDROCK_DIALECT_OPENAI },
+        { ngx_string("/messages"), ngx_http_bedrock_route_messages,
+          NGX_BEDROCK_DIALECT_ANTHROPIC },
+        { ngx_string("/messages/count_tokens"),
+          ngx_http_bedrock_route_count_tokens,
+          NGX_BEDROCK_DIALECT_ANTHROPIC },
+        { ngx_string("/models"), ngx_http_bedrock_route_models,
+          NGX_BEDROCK_DIALECT_OPENAI },
+        { ngx_null_string, 0, 0 }
+    };
+
+    ngx_str_null(model);
+
+    ctx->routed = 1;
+    ctx->route = ngx_http_bedrock_route_unknown;
+    ctx->dialect = NGX_BEDROCK_DIALECT_OPENAI;
 
     uri = &r->uri;
     last = uri->data + uri->len;
 
-    ngx_str_null(model);
-
-    if (uri->len >= chat.len
-        && ngx_strncmp(last - chat.len, chat.data, chat.len) == 0)
-    {
-        return ngx_http_bedrock_route_chat;
+    for (i = 0; routes[i].suffix.len; i++) {
+        if (uri->len >= routes[i].suffix.len
+            && ngx_strncmp(last - routes[i].suffix.len,
+                           routes[i].suffix.data, routes[i].suffix.len)
+               == 0)
+        {
+            ctx->route = routes[i].route;
+            ctx->dialect = routes[i].dialect;
+            break;
+        }
     }
 
-    if (uri->len >= models.len
-        && ngx_strncmp(last - models.len, models.data, models.len) == 0)
+    if (ctx->route == ngx_http_bedrock_route_models
+        && ngx_http_bedrock_header_in(r, "anthropic-version", &value))
     {
-        return ngx_http_bedrock_route_models;
+        ctx->dialect = NGX_BEDROCK_DIALECT_ANTHROPIC;
+    }
+
+    if (ctx->route != ngx_http_bedrock_route_unknown) {
+        return NGX_OK;
+    }
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+
+    /*
+     * ".../model/{modelId}/{operation}", read from the URI as the client
+     * sent it: an ARN's "/" arrives as "%2F" and must not split the id
+     */
+
+    if (blcf->native) {
+        p = r->unparsed_uri.data;
+        last = p + r->unparsed_uri.len;
+
+        start = ngx_strlchr(p, last, '?');
+        if (start) {
+            last = start;
+        }
+
+        for (op = ngx_http_bedrock_native_ops; op->op.len; op++) {
+
+            if ((size_t) (last - p) < sizeof("/model//") - 1 + op->op.len
+                || last[-(ngx_int_t) op->op.len - 1] != '/'
+                || ngx_strncmp(last - op->op.len, op->op.data, op->op.len)
+                   != 0)
+            {
+                continue;
+            }
+
+            /* the id: the segment before the operation, after "/model/" */
+
+            dst = last - op->op.len - 1;
+
+            for (start = dst; start > p && start[-1] != '/'; start--) {
+                /* void */
+            }
+
+            if (start == dst || start - p < (ngx_int_t) sizeof("/model/") - 1
+                || ngx_strncmp(start - (sizeof("/model/") - 1), "/model/",
+                               sizeof("/model/") - 1)
+                   != 0)
+            {
+                break;
+            }
+
+            model->data = ngx_pnalloc(r->pool, dst - start);
+            if (model->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            p = model->data;
+            ngx_unescape_uri(&p, &start, dst - start, 0);
+            model->len = p - model->data;
+
+            ctx->route = ngx_http_bedrock_route_native;
+            ctx->dialect = NGX_HTTP_BEDROCK_DIALECT_AWS;
+            ctx->native = op;
+
+            return NGX_OK;
+        }
     }
 
     /* ".../models/{model}": the model may itself contain slashes */
+
+    uri = &r->uri;
+    last = uri->data + uri->len;
 
     p = ngx_strlcasestrn(uri->data, last, (u_char *) "/models/",
                          sizeof("/models/") - 2);
@@ -657,10 +861,51 @@ ngx_http_bedrock_route(ngx_http_request_t *r, ngx_str_t *model)
     if (p != NULL && p + sizeof("/models/") - 1 < last) {
         model->data = p + sizeof("/models/") - 1;
         model->len = last - model->data;
-        return ngx_http_bedrock_route_model;
+        ctx->route = ngx_http_bedrock_route_model;
+
+        if (ngx_http_bedrock_header_in(r, "anthropic-version", &value)) {
+            ctx->dialect = NGX_BEDROCK_DIALECT_ANTHROPIC;
+        }
     }
 
-    return ngx_http_bedrock_route_unknown;
+    return NGX_OK;
+}
+
+
+/* a request header, by its lower-case name */
+
+static ngx_uint_t
+ngx_http_bedrock_header_in(ngx_http_request_t *r, char *name,
+    ngx_str_t *value)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            *value = h[i].value;
+            return 1;
+        }
+    }
 }
 
 
@@ -668,16 +913,13 @@ static void
 ngx_http_bedrock_body_handler(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
-    ngx_str_t                      body, param;
+    ngx_str_t                      body;
     ngx_pool_t                    *temp;
     ngx_bedrock_error_t            err;
     ngx_http_bedrock_ctx_t        *ctx;
     ngx_pool_cleanup_t            *cln;
-    ngx_bedrock_chat_request_t     req;
-    ngx_http_bedrock_loc_conf_t   *blcf;
     ngx_http_bedrock_main_conf_t  *bmcf;
 
-    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
 
     rc = ngx_http_bedrock_read_body(r, &body);
@@ -702,21 +944,9 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    ngx_memzero(&req, sizeof(ngx_bedrock_chat_request_t));
-
-    if (blcf->guardrail) {
-        req.guardrail.id = blcf->guardrail->id;
-        req.guardrail.version = blcf->guardrail->version;
-        req.guardrail.trace = blcf->guardrail->trace;
-        req.guardrail.stream_mode = blcf->guardrail->stream_mode;
-    }
-
-    req.model_check = ngx_http_bedrock_model_check;
-    req.data = r;
-
     /*
      * the parsed request, many times the size of the body, is freed as
-     * soon as the Converse body is written
+     * soon as the body for Bedrock is written
      */
 
     temp = ngx_create_pool(NGX_HTTP_BEDROCK_TEMP_POOL_SIZE,
@@ -726,44 +956,33 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    rc = ngx_bedrock_chat_request(r->pool, temp, body.data, body.len, &req,
-                                  &err);
+    switch (ctx->route) {
+
+    case ngx_http_bedrock_route_messages:
+    case ngx_http_bedrock_route_count_tokens:
+        rc = ngx_http_bedrock_messages_body(r, ctx, temp, &body);
+        break;
+
+    case ngx_http_bedrock_route_native:
+        rc = ngx_http_bedrock_native_body(r, ctx, temp, &body);
+        break;
+
+    default:
+        rc = ngx_http_bedrock_chat_body(r, ctx, temp, &body);
+        break;
+    }
 
     ngx_destroy_pool(temp);
 
-    if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    if (rc == NGX_DONE) {
+        ngx_http_finalize_request(r, ctx->rc);
         return;
     }
 
-    if (rc == NGX_ABORT) {
-        ngx_http_finalize_request(r,
-                                  ngx_http_bedrock_model_not_found(r,
-                                                                &req.model));
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
         return;
     }
-
-    if (rc == NGX_DECLINED) {
-
-        /*
-         * the message may quote the client: only the parameter, whose
-         * JSON path may hold the client's key names, escaped
-         */
-
-        if (ngx_bedrock_log_escape(r->pool, &err.param, &param) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "bedrock: invalid request (param \"%V\")", &param);
-        ngx_http_finalize_request(r, ngx_http_bedrock_send_error(r, &err));
-        return;
-    }
-
-    ctx->body = req.body;
-    ctx->streaming = req.stream;
-    ctx->stream.include_usage = req.include_usage;
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bedrock_module);
 
@@ -790,6 +1009,302 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
     }
 
     ngx_http_bedrock_proceed(r);
+}
+
+
+/* a response was sent instead of the call: rc is to finalize with */
+
+static ngx_int_t
+ngx_http_bedrock_done(ngx_http_bedrock_ctx_t *ctx, ngx_int_t rc)
+{
+    ctx->rc = rc;
+
+    return NGX_DONE;
+}
+
+
+/* a refused translation: logged with its parameter only, then sent */
+
+static ngx_int_t
+ngx_http_bedrock_invalid(ngx_http_request_t *r, ngx_bedrock_error_t *err)
+{
+    ngx_str_t  param;
+
+    /*
+     * the message may quote the client: only the parameter, whose JSON
+     * path may hold the client's key names, escaped
+     */
+
+    if (ngx_bedrock_log_escape(r->pool, &err->param, &param) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "bedrock: invalid request (param \"%V\")", &param);
+
+    return ngx_http_bedrock_send_error(r, err);
+}
+
+
+/* OpenAI Chat Completions: translated to Converse */
+
+static ngx_int_t
+ngx_http_bedrock_chat_body(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx,
+    ngx_pool_t *temp, ngx_str_t *body)
+{
+    ngx_int_t                     rc;
+    ngx_bedrock_error_t           err;
+    ngx_bedrock_chat_request_t    req;
+    ngx_http_bedrock_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+
+    ngx_memzero(&req, sizeof(ngx_bedrock_chat_request_t));
+
+    ngx_http_bedrock_guardrail_conf(blcf, &req.guardrail);
+
+    req.model_check = ngx_http_bedrock_model_check;
+    req.data = r;
+
+    rc = ngx_bedrock_chat_request(r->pool, temp, body->data, body->len, &req,
+                                  &err);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_ABORT) {
+        return ngx_http_bedrock_done(ctx,
+                                     ngx_http_bedrock_model_not_found(r,
+                                                              &req.model));
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_bedrock_done(ctx, ngx_http_bedrock_invalid(r, &err));
+    }
+
+    ctx->call = ngx_http_bedrock_call_chat;
+    ctx->body = req.body;
+    ctx->streaming = req.stream;
+    ctx->stream.include_usage = req.include_usage;
+
+    if (req.stream) {
+        ngx_str_set(&ctx->op, "converse-stream");
+
+    } else {
+        ngx_str_set(&ctx->op, "converse");
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Anthropic Messages and count_tokens: Claude models get InvokeModel with
+ * Anthropic's own body, the others Converse; counts go to CountTokens
+ */
+
+static ngx_int_t
+ngx_http_bedrock_messages_body(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_pool_t *temp, ngx_str_t *body)
+{
+    ngx_int_t                        rc;
+    ngx_str_t                        id, dropped;
+    ngx_bedrock_error_t              err;
+    ngx_http_bedrock_loc_conf_t     *blcf;
+    ngx_bedrock_messages_request_t   req;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+
+    ngx_memzero(&req, sizeof(ngx_bedrock_messages_request_t));
+
+    ngx_http_bedrock_guardrail_conf(blcf, &req.guardrail);
+
+    (void) ngx_http_bedrock_header_in(r, "anthropic-beta", &req.betas);
+    req.extra_betas = blcf->betas;
+    req.count = (ctx->route == ngx_http_bedrock_route_count_tokens);
+    req.model_check = ngx_http_bedrock_messages_check;
+    req.data = r;
+
+    rc = ngx_bedrock_messages_request(r->pool, temp, body->data, body->len,
+                                      &req, &err);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_ABORT) {
+        return ngx_http_bedrock_done(ctx,
+                                     ngx_http_bedrock_model_not_found(r,
+                                                              &req.model));
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_bedrock_done(ctx, ngx_http_bedrock_invalid(r, &err));
+    }
+
+    if (req.dropped.len) {
+        if (ngx_bedrock_log_escape(r->pool, &req.dropped, &dropped)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "bedrock: anthropic-beta not sent to Bedrock, which "
+                      "does not know it: \"%V\" (bedrock_anthropic_beta "
+                      "adds names)", &dropped);
+    }
+
+    ctx->body = req.body;
+    ctx->streaming = req.stream;
+    ctx->mstream.model = req.model;
+    ctx->mstream.block = -1;
+
+    if (req.count) {
+        ctx->call = ngx_http_bedrock_call_count;
+        ngx_str_set(&ctx->op, "count-tokens");
+
+        /* CountTokens takes the foundation model, not a geographic profile */
+
+        id = ctx->model_id;
+        ngx_bedrock_messages_count_model(&id);
+
+        if (id.len != ctx->model_id.len) {
+            ctx->escaped.len = ngx_bedrock_uri_escape_len(id.data, id.len, 0);
+            ctx->escaped.data = ngx_pnalloc(r->pool, ctx->escaped.len);
+            if (ctx->escaped.data == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            (void) ngx_bedrock_uri_escape(ctx->escaped.data, id.data, id.len,
+                                          0);
+        }
+
+    } else if (req.claude) {
+        ctx->call = ngx_http_bedrock_call_claude;
+
+        if (req.stream) {
+            ngx_str_set(&ctx->op, "invoke-with-response-stream");
+
+        } else {
+            ngx_str_set(&ctx->op, "invoke");
+        }
+
+    } else {
+        ctx->call = ngx_http_bedrock_call_messages;
+
+        if (req.stream) {
+            ngx_str_set(&ctx->op, "converse-stream");
+
+        } else {
+            ngx_str_set(&ctx->op, "converse");
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Bedrock's own REST API: the client's body goes on as it is, but for the
+ * guardrail, signed with the gateway's credentials; the model in the path
+ * must be one the map allows
+ */
+
+static ngx_int_t
+ngx_http_bedrock_native_body(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_pool_t *temp, ngx_str_t *body)
+{
+    ngx_int_t                      rc;
+    ngx_str_t                      out;
+    ngx_uint_t                     i;
+    ngx_bedrock_error_t            err;
+    ngx_http_bedrock_model_t      *m;
+    ngx_http_bedrock_loc_conf_t   *blcf;
+    ngx_bedrock_guardrail_conf_t   g;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+
+    ctx->call = ngx_http_bedrock_call_native;
+    ctx->op = ctx->native->op;
+    ctx->streaming = ctx->native->stream;
+
+    /* an alias of the map, one of its ids, or any id with passthrough */
+
+    rc = ngx_http_bedrock_resolve_model(r, blcf, ctx);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED && blcf->models) {
+        m = blcf->models->elts;
+
+        for (i = 0; i < blcf->models->nelts; i++) {
+            if (m[i].id.len == ctx->model.len
+                && ngx_strncmp(m[i].id.data, ctx->model.data,
+                               ctx->model.len) == 0)
+            {
+                ctx->model_id = m[i].id;
+                ctx->escaped = m[i].escaped;
+                rc = NGX_OK;
+                break;
+            }
+        }
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_bedrock_done(ctx,
+                                     ngx_http_bedrock_model_not_found(r,
+                                                              &ctx->model));
+    }
+
+    ctx->body = *body;
+
+    ngx_http_bedrock_guardrail_conf(blcf, &g);
+
+    if (g.id.len == 0 || ctx->native->invoke
+        || ctx->op.len == sizeof("count-tokens") - 1)
+    {
+        return NGX_OK;
+    }
+
+    /* Converse: guardrailConfig set, or replaced */
+
+    rc = ngx_bedrock_converse_set_guardrail(r->pool, temp, body->data,
+                                            body->len, &g, ctx->streaming,
+                                            &out);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_bedrock_error_set(&err, NGX_HTTP_BAD_REQUEST,
+                              "invalid_request_error", NULL,
+                              "The request body must be a JSON object.");
+        return ngx_http_bedrock_done(ctx, ngx_http_bedrock_send_error(r, &err));
+    }
+
+    ctx->body = out;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_bedrock_guardrail_conf(ngx_http_bedrock_loc_conf_t *blcf,
+    ngx_bedrock_guardrail_conf_t *g)
+{
+    ngx_memzero(g, sizeof(ngx_bedrock_guardrail_conf_t));
+
+    if (blcf->guardrail) {
+        g->id = blcf->guardrail->id;
+        g->version = blcf->guardrail->version;
+        g->trace = blcf->guardrail->trace;
+        g->stream_mode = blcf->guardrail->stream_mode;
+    }
 }
 
 
@@ -968,6 +1483,34 @@ ngx_http_bedrock_model_check(void *data, ngx_str_t *model)
 
 
 static ngx_int_t
+ngx_http_bedrock_messages_check(void *data, ngx_str_t *model,
+    ngx_uint_t *claude)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_int_t                     rc;
+    ngx_http_bedrock_model_t     *m;
+    ngx_http_bedrock_ctx_t       *ctx;
+    ngx_http_bedrock_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    ctx->model = *model;
+
+    rc = ngx_http_bedrock_resolve_model(r, blcf, ctx);
+
+    if (rc == NGX_OK) {
+        m = ngx_http_bedrock_find_model(blcf, model);
+        *claude = m ? m->claude
+                    : ngx_bedrock_messages_is_claude(&ctx->model_id);
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
 ngx_http_bedrock_resolve_model(ngx_http_request_t *r,
     ngx_http_bedrock_loc_conf_t *blcf, ngx_http_bedrock_ctx_t *ctx)
 {
@@ -1005,9 +1548,31 @@ ngx_http_bedrock_resolve_model(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_bedrock_model_not_found(ngx_http_request_t *r, ngx_str_t *model)
 {
-    ngx_bedrock_error_t  err;
+    ngx_bedrock_error_t      err;
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
 
     ngx_memzero(&err, sizeof(ngx_bedrock_error_t));
+
+    /* Bedrock's own clients are told what Bedrock would tell them */
+
+    if (ctx->dialect == NGX_HTTP_BEDROCK_DIALECT_AWS) {
+        ngx_str_set(&err.aws_type, "AccessDeniedException");
+        err.status = NGX_HTTP_FORBIDDEN;
+
+        err.message.data = ngx_pnalloc(r->pool, 96 + model->len);
+        if (err.message.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        err.message.len = ngx_sprintf(err.message.data,
+                                      "This gateway does not allow the "
+                                      "model \"%V\".", model)
+                          - err.message.data;
+
+        return ngx_http_bedrock_send_error(r, &err);
+    }
 
     err.status = NGX_HTTP_NOT_FOUND;
     ngx_str_set(&err.type, "invalid_request_error");
@@ -1051,9 +1616,13 @@ ngx_http_bedrock_start(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->id.len = ngx_sprintf(ctx->id.data, "chatcmpl-%08xD%08xD%08xD",
+    ctx->id.len = ngx_sprintf(ctx->id.data, "%s%08xD%08xD%08xD",
+                              (ctx->call == ngx_http_bedrock_call_chat)
+                              ? "chatcmpl-" : "msg_",
                               rnd[0], rnd[1], rnd[2])
                   - ctx->id.data;
+
+    ctx->mstream.id = ctx->id;
 
     if (ngx_http_upstream_create(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1118,7 +1687,9 @@ ngx_http_bedrock_create_request(ngx_http_request_t *r)
     ngx_bedrock_credentials_t     *creds;
     ngx_http_bedrock_loc_conf_t   *blcf;
     ngx_http_bedrock_main_conf_t  *bmcf;
-    ngx_bedrock_sigv4_header_t     headers[4];
+    ngx_uint_t                     n, i, guard;
+    ngx_str_t                      trace;
+    ngx_bedrock_sigv4_header_t     headers[7];
     u_char                         date[NGX_BEDROCK_SIGV4_DATE_LEN];
 
     u = r->upstream;
@@ -1133,19 +1704,39 @@ ngx_http_bedrock_create_request(ngx_http_request_t *r)
 
     ngx_memzero(&sig, sizeof(ngx_bedrock_sigv4_t));
 
-    /* the request line's path: /model/{id}/converse */
+    /* the request line's path: /model/{id}/{operation} */
 
-    len = sizeof("/model/") - 1 + ctx->escaped.len
-          + sizeof("/converse-stream") - 1;
+    len = sizeof("/model//") - 1 + ctx->escaped.len + ctx->op.len;
 
     sig.path.data = ngx_pnalloc(r->pool, len);
     if (sig.path.data == NULL) {
         return NGX_ERROR;
     }
 
-    sig.path.len = ngx_sprintf(sig.path.data, "/model/%V/%s", &ctx->escaped,
-                               ctx->streaming ? "converse-stream" : "converse")
+    sig.path.len = ngx_sprintf(sig.path.data, "/model/%V/%V", &ctx->escaped,
+                               &ctx->op)
                    - sig.path.data;
+
+    /* InvokeModel takes the guardrail in headers, Converse in its body */
+
+    guard = blcf->guardrail
+            && (ctx->call == ngx_http_bedrock_call_claude
+                || (ctx->call == ngx_http_bedrock_call_native
+                    && ctx->native->invoke));
+
+    ngx_str_null(&trace);
+
+    if (guard && blcf->guardrail->trace.len) {
+        trace.len = blcf->guardrail->trace.len;
+        trace.data = ngx_pnalloc(r->pool, trace.len);
+        if (trace.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < trace.len; i++) {
+            trace.data[i] = ngx_toupper(blcf->guardrail->trace.data[i]);
+        }
+    }
 
     if (creds->kind == NGX_BEDROCK_CREDENTIALS_SIGV4) {
 
@@ -1168,11 +1759,28 @@ ngx_http_bedrock_create_request(ngx_http_request_t *r)
         headers[1].value = blcf->endpoint->host;
         ngx_str_set(&headers[2].name, "x-amz-date");
         headers[2].value = sig.amz_date;
-        ngx_str_set(&headers[3].name, "x-amz-security-token");
-        headers[3].value = creds->session_token;
+        n = 3;
+
+        if (creds->session_token.len) {
+            ngx_str_set(&headers[n].name, "x-amz-security-token");
+            headers[n++].value = creds->session_token;
+        }
+
+        if (guard) {
+            ngx_str_set(&headers[n].name,
+                        "x-amzn-bedrock-guardrailidentifier");
+            headers[n++].value = blcf->guardrail->id;
+            ngx_str_set(&headers[n].name, "x-amzn-bedrock-guardrailversion");
+            headers[n++].value = blcf->guardrail->version;
+
+            if (trace.len) {
+                ngx_str_set(&headers[n].name, "x-amzn-bedrock-trace");
+                headers[n++].value = trace;
+            }
+        }
 
         sig.headers = headers;
-        sig.nheaders = creds->session_token.len ? 4 : 3;
+        sig.nheaders = n;
 
         if (ngx_bedrock_sigv4_sign(r->pool, &sig, &auth) != NGX_OK) {
             return NGX_ERROR;
@@ -1195,6 +1803,14 @@ ngx_http_bedrock_create_request(ngx_http_request_t *r)
           + sizeof("Accept: application/vnd.amazon.eventstream" CRLF) - 1
           + sizeof("Authorization: " CRLF) - 1 + auth.len
           + sizeof(CRLF) - 1;
+
+    if (guard) {
+        len += sizeof("X-Amzn-Bedrock-GuardrailIdentifier: " CRLF) - 1
+               + blcf->guardrail->id.len
+               + sizeof("X-Amzn-Bedrock-GuardrailVersion: " CRLF) - 1
+               + blcf->guardrail->version.len
+               + sizeof("X-Amzn-Bedrock-Trace: " CRLF) - 1 + trace.len;
+    }
 
     if (creds->kind == NGX_BEDROCK_CREDENTIALS_SIGV4) {
         len += sizeof("X-Amz-Date: " CRLF) - 1 + sig.amz_date.len;
@@ -1225,6 +1841,16 @@ ngx_http_bedrock_create_request(ngx_http_request_t *r)
         if (creds->session_token.len) {
             p = ngx_sprintf(p, "X-Amz-Security-Token: %V" CRLF,
                             &creds->session_token);
+        }
+    }
+
+    if (guard) {
+        p = ngx_sprintf(p, "X-Amzn-Bedrock-GuardrailIdentifier: %V" CRLF
+                        "X-Amzn-Bedrock-GuardrailVersion: %V" CRLF,
+                        &blcf->guardrail->id, &blcf->guardrail->version);
+
+        if (trace.len) {
+            p = ngx_sprintf(p, "X-Amzn-Bedrock-Trace: %V" CRLF, &trace);
         }
     }
 
@@ -1267,6 +1893,7 @@ ngx_http_bedrock_create_request(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_bedrock_reinit_request(ngx_http_request_t *r)
 {
+    ngx_str_t                model;
     ngx_http_bedrock_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
@@ -1285,12 +1912,21 @@ ngx_http_bedrock_reinit_request(ngx_http_request_t *r)
     ngx_str_null(&ctx->aws_type);
     ngx_str_null(&ctx->request_id);
     ngx_str_null(&ctx->retry_after);
+    ngx_str_null(&ctx->content_type);
+    ngx_str_null(&ctx->input_count);
+    ngx_str_null(&ctx->output_count);
     ctx->resp_pos = ctx->resp_start;
     ngx_str_null(&ctx->out);
     ngx_str_null(&ctx->stop_reason);
     ngx_memzero(&ctx->usage, sizeof(ngx_bedrock_usage_t));
     ctx->has_usage = 0;
     ctx->replied = 0;
+
+    model = ctx->mstream.model;
+    ngx_memzero(&ctx->mstream, sizeof(ngx_bedrock_messages_stream_t));
+    ctx->mstream.model = model;
+    ctx->mstream.id = ctx->id;
+    ctx->mstream.block = -1;
     ctx->connection_close = 0;
     ctx->event_stream = 0;
 
@@ -1459,7 +2095,20 @@ ngx_http_bedrock_process_headers(ngx_http_request_t *r,
                 return NGX_HTTP_UPSTREAM_INVALID_HEADER;
             }
 
+        } else if (ngx_http_bedrock_header_is("x-amzn-bedrock-input-token-count"))
+        {
+            dst = &ctx->input_count;
+
+        } else if (ngx_http_bedrock_header_is(
+                       "x-amzn-bedrock-output-token-count"))
+        {
+            dst = &ctx->output_count;
+
         } else if (ngx_http_bedrock_header_is("content-type")) {
+            if (ctx->call == ngx_http_bedrock_call_native) {
+                dst = &ctx->content_type;
+            }
+
             ctx->event_stream = (ctx->streaming
                                  && ctx->status.code == NGX_HTTP_OK
                                  && ngx_strlcasestrn(value.data,
@@ -1700,83 +2349,131 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
     size_t                        len;
     ngx_int_t                     rc;
     ngx_str_t                     type, detail;
-    ngx_uint_t                    level;
+    ngx_uint_t                    level, keep;
     ngx_pool_t                   *temp;
     ngx_bedrock_error_t           err;
     ngx_bedrock_chat_response_t   resp;
 
     len = ctx->resp_pos - ctx->resp_start;
+    keep = 0;
 
-    if (ctx->status.code == NGX_HTTP_OK) {
+    temp = ngx_create_pool(NGX_HTTP_BEDROCK_TEMP_POOL_SIZE,
+                           r->connection->log);
+    if (temp == NULL) {
+        return NGX_ERROR;
+    }
 
-        if (ctx->streaming) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "upstream answered a ConverseStream call without "
-                          "an event stream (request id \"%V\")",
-                          &ctx->request_id);
-            rc = NGX_DECLINED;
+    if (ctx->status.code == NGX_HTTP_OK && ctx->streaming) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "upstream answered a streaming call without an event "
+                      "stream (request id \"%V\")", &ctx->request_id);
+        rc = NGX_DECLINED;
 
-        } else {
+    } else if (ctx->status.code == NGX_HTTP_OK) {
+
+        switch (ctx->call) {
+
+        case ngx_http_bedrock_call_chat:
             ngx_memzero(&resp, sizeof(ngx_bedrock_chat_response_t));
 
             resp.model = ctx->model;
             resp.id = ctx->id;
             resp.created = ctx->created;
 
-            temp = ngx_create_pool(NGX_HTTP_BEDROCK_TEMP_POOL_SIZE,
-                                   r->connection->log);
-            if (temp == NULL) {
-                return NGX_ERROR;
-            }
-
             rc = ngx_bedrock_chat_response(r->pool, temp, ctx->resp_start,
                                            len, &resp);
 
-            ngx_destroy_pool(temp);
-
-            if (rc == NGX_ERROR) {
-                return NGX_ERROR;
-            }
-
-            if (rc == NGX_DECLINED) {
-                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                              "upstream sent an invalid Converse response "
-                              "(request id \"%V\")", &ctx->request_id);
-            }
-        }
-
-        if (rc == NGX_OK) {
             ctx->out = resp.body;
             ctx->stop_reason = resp.stop_reason;
             ctx->usage = resp.usage;
-            ctx->has_usage = 1;
+            break;
 
-            /* nothing points into Bedrock's answer any more */
+        case ngx_http_bedrock_call_messages:
+            rc = ngx_bedrock_messages_answer(r->pool, temp, ctx->resp_start,
+                                             len, &ctx->mstream, &ctx->out);
 
+            ctx->stop_reason = ctx->mstream.stop_reason;
+            ctx->usage = ctx->mstream.usage;
+            break;
+
+        case ngx_http_bedrock_call_count:
+            rc = ngx_bedrock_messages_count_answer(r->pool, temp,
+                                                   ctx->resp_start, len,
+                                                   &ctx->out, &ctx->usage);
+            break;
+
+        default: /* claude, native: Bedrock's bytes, read for the log */
+
+            rc = ngx_bedrock_messages_native_usage(temp, ctx->resp_start,
+                                                   len, &ctx->usage,
+                                                   &ctx->stop_reason);
+
+            if (ctx->call == ngx_http_bedrock_call_native && rc == NGX_DECLINED)
+            {
+                rc = NGX_OK;   /* not ours to judge */
+            }
+
+            if (rc == NGX_OK && ctx->stop_reason.len
+                && ngx_bedrock_str_copy(r->pool, &ctx->stop_reason) != NGX_OK)
+            {
+                rc = NGX_ERROR;
+            }
+
+            ctx->out.data = ctx->resp_start;
+            ctx->out.len = len;
+            keep = 1;
+            break;
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_destroy_pool(temp);
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "upstream sent an invalid %s response "
+                          "(request id \"%V\")",
+                          (ctx->call == ngx_http_bedrock_call_chat
+                           || ctx->call == ngx_http_bedrock_call_messages)
+                          ? "Converse" : "Bedrock", &ctx->request_id);
+        }
+
+    } else {
+        rc = NGX_ABORT;
+    }
+
+    if (rc == NGX_OK) {
+        ngx_destroy_pool(temp);
+
+        ctx->has_usage = 1;
+
+        /* nothing points into Bedrock's answer any more */
+
+        if (!keep) {
             ngx_pfree(r->pool, ctx->resp_start);
             ctx->resp_start = NULL;
             ctx->resp_pos = NULL;
             ctx->resp_end = NULL;
-
-            u->headers_in.status_n = NGX_HTTP_OK;
-
-        } else {
-            ngx_http_bedrock_status_error(NGX_HTTP_BAD_GATEWAY, &err);
-
-            if (ngx_bedrock_error_json(r->pool, &err, &ctx->out) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            u->headers_in.status_n = err.status;
         }
 
-    } else {
-        temp = ngx_create_pool(NGX_HTTP_BEDROCK_TEMP_POOL_SIZE,
-                               r->connection->log);
-        if (temp == NULL) {
+        u->headers_in.status_n = NGX_HTTP_OK;
+
+    } else if (rc == NGX_DECLINED) {
+        ngx_destroy_pool(temp);
+
+        ngx_http_bedrock_status_error(NGX_HTTP_BAD_GATEWAY, &err);
+
+        if (ngx_http_bedrock_render_error(r, ctx, &err, &u->headers_in.headers,
+                                          &ctx->out)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
 
+        u->headers_in.status_n = err.status;
+
+    } else {
         rc = ngx_bedrock_upstream_error(r->pool, temp, ctx->status.code,
                                         &ctx->aws_type, ctx->resp_start, len,
                                         &err);
@@ -1808,7 +2505,19 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
                                  "region and the clock" : "",
                       &ctx->request_id, &detail);
 
-        if (ngx_bedrock_error_json(r->pool, &err, &ctx->out) != NGX_OK) {
+        /*
+         * Bedrock's own clients get Bedrock's status and error name, but
+         * a refusal of the gateway's signature is the gateway's fault
+         */
+
+        if (ctx->call == ngx_http_bedrock_call_native && !err.auth) {
+            err.status = ctx->status.code;
+        }
+
+        if (ngx_http_bedrock_render_error(r, ctx, &err, &u->headers_in.headers,
+                                          &ctx->out)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
 
@@ -1818,6 +2527,7 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
 
         if ((err.status == NGX_HTTP_TOO_MANY_REQUESTS
              || err.status == NGX_HTTP_SERVICE_UNAVAILABLE
+             || err.status == 529
              || ctx->retry_after.len)
             && ngx_http_bedrock_retry_after(&u->headers_in.headers,
                                             &ctx->retry_after)
@@ -1836,15 +2546,65 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_lowcase = NULL;
 
+    if (ngx_http_bedrock_pass_headers(r, u, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->replied = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request id, for every dialect; for Bedrock's own clients the
+ * headers their SDKs read as well
+ */
+
+static ngx_int_t
+ngx_http_bedrock_pass_headers(ngx_http_request_t *r, ngx_http_upstream_t *u,
+    ngx_http_bedrock_ctx_t *ctx)
+{
     if (ctx->request_id.len
         && ngx_http_bedrock_push_header(&u->headers_in.headers,
-                                        "x-request-id", &ctx->request_id)
+                                        ctx->call
+                                        == ngx_http_bedrock_call_native
+                                        ? "x-amzn-RequestId"
+                                        : "x-request-id",
+                                        &ctx->request_id)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    ctx->replied = 1;
+    if (ctx->call != ngx_http_bedrock_call_native
+        || u->headers_in.status_n != NGX_HTTP_OK)
+    {
+        return NGX_OK;
+    }
+
+    if (ctx->content_type.len) {
+        r->headers_out.content_type = ctx->content_type;
+        r->headers_out.content_type_len = ctx->content_type.len;
+    }
+
+    if (ctx->input_count.len
+        && ngx_http_bedrock_push_header(&u->headers_in.headers,
+                                        "X-Amzn-Bedrock-Input-Token-Count",
+                                        &ctx->input_count)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ctx->output_count.len
+        && ngx_http_bedrock_push_header(&u->headers_in.headers,
+                                        "X-Amzn-Bedrock-Output-Token-Count",
+                                        &ctx->output_count)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
@@ -1920,11 +2680,7 @@ ngx_http_bedrock_stream_start(ngx_http_request_t *r, ngx_http_upstream_t *u,
         return NGX_ERROR;
     }
 
-    if (ctx->request_id.len
-        && ngx_http_bedrock_push_header(&u->headers_in.headers,
-                                        "x-request-id", &ctx->request_id)
-           != NGX_OK)
-    {
+    if (ngx_http_bedrock_pass_headers(r, u, ctx) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -2127,7 +2883,8 @@ ngx_http_bedrock_stream_filter(void *data, ssize_t bytes)
                     return NGX_ERROR;
                 }
 
-                u->keepalive = !ctx->connection_close && ctx->stream.stopped;
+                u->keepalive = !ctx->connection_close
+                               && ngx_http_bedrock_stream_stopped(ctx);
                 break;
             }
 
@@ -2163,7 +2920,8 @@ ngx_http_bedrock_stream_filter(void *data, ssize_t bytes)
                     return NGX_ERROR;
                 }
 
-                u->keepalive = !ctx->connection_close && ctx->stream.stopped
+                u->keepalive = !ctx->connection_close
+                               && ngx_http_bedrock_stream_stopped(ctx)
                                && b->pos == b->last;
             }
         }
@@ -2193,11 +2951,37 @@ ngx_http_bedrock_stream_feed(ngx_http_request_t *r,
 
     last = data + len;
 
+    /*
+     * Bedrock's own clients get its bytes as they arrive; the frames are
+     * decoded only for the log
+     */
+
+    if (ctx->call == ngx_http_bedrock_call_native) {
+        sse.data = data;
+        sse.len = len;
+
+        if (ngx_http_bedrock_stream_output(r, &sse) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ctx->blind) {
+            return NGX_OK;
+        }
+    }
+
     while (!ctx->stream_done) {
 
         rc = ngx_bedrock_es_decode(&ctx->decoder, &data, last, &msg);
 
         if (rc == NGX_AGAIN) {
+            return NGX_OK;
+        }
+
+        if (rc == NGX_ERROR && ctx->call == ngx_http_bedrock_call_native) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "upstream sent an invalid event stream: %s; passed "
+                          "on as it is", ctx->decoder.error);
+            ctx->blind = 1;
             return NGX_OK;
         }
 
@@ -2213,11 +2997,48 @@ ngx_http_bedrock_stream_feed(ngx_http_request_t *r,
             return ngx_http_bedrock_stream_finish(r, ctx, &err);
         }
 
-        rc = ngx_bedrock_stream_event(&ctx->stream, ctx->scratch, &msg, &sse,
-                                      &err);
+        switch (ctx->call) {
+
+        case ngx_http_bedrock_call_chat:
+            rc = ngx_bedrock_stream_event(&ctx->stream, ctx->scratch, &msg,
+                                          &sse, &err);
+            break;
+
+        case ngx_http_bedrock_call_messages:
+            rc = ngx_bedrock_messages_converse_event(&ctx->mstream,
+                                                     ctx->scratch, &msg,
+                                                     &sse, &err);
+            break;
+
+        case ngx_http_bedrock_call_native:
+            if (!ctx->native->invoke) {
+                rc = ngx_bedrock_messages_converse_event(&ctx->mstream,
+                                                         ctx->scratch, &msg,
+                                                         &sse, &err);
+                break;
+            }
+
+            /* fall through */
+
+        default:
+            rc = ngx_bedrock_messages_chunk(&ctx->mstream, ctx->scratch,
+                                            &msg, &sse, &err);
+            break;
+        }
 
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
+        }
+
+        if (ctx->call == ngx_http_bedrock_call_native) {
+            if (rc == NGX_DECLINED
+                && ngx_http_bedrock_stream_exception(r, ctx, &err) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            ngx_str_null(&sse);
+            rc = NGX_OK;
         }
 
         if (rc == NGX_DECLINED) {
@@ -2230,12 +3051,16 @@ ngx_http_bedrock_stream_feed(ngx_http_request_t *r,
             return rc;
         }
 
-        if (sse.len) {
-            if (ngx_http_bedrock_stream_output(r, &sse) != NGX_OK) {
-                return NGX_ERROR;
-            }
+        if (sse.len && ngx_http_bedrock_stream_output(r, &sse) != NGX_OK) {
+            return NGX_ERROR;
+        }
 
-            if (ctx->stream.content && ctx->ttft.len == 0) {
+        if (sse.len || ctx->call == ngx_http_bedrock_call_native) {
+
+            if ((ctx->call == ngx_http_bedrock_call_chat
+                 ? ctx->stream.content : ctx->mstream.content)
+                && ctx->ttft.len == 0)
+            {
                 tp = ngx_timeofday();
                 ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
                                        + (tp->msec - r->start_msec));
@@ -2319,16 +3144,45 @@ ngx_http_bedrock_stream_finish(ngx_http_request_t *r,
 
     ngx_http_bedrock_stream_log(r, ctx);
 
+    /* Bedrock's own clients read Bedrock's stream, with nothing added */
+
+    if (ctx->call == ngx_http_bedrock_call_native) {
+        if (err || !ngx_http_bedrock_stream_stopped(ctx)) {
+            r->upstream->keepalive = 0;
+        }
+
+        return NGX_OK;
+    }
+
     /* a frame cut short after messageStop is no clean end either */
 
-    if (err == NULL && ctx->stream.stopped
+    if (err == NULL && ngx_http_bedrock_stream_stopped(ctx)
         && (ctx->decoder.have == 0
             || (ctx->decoder.total && ctx->decoder.have == ctx->decoder.total)))
     {
-        return ngx_http_bedrock_stream_output(r, &ngx_bedrock_stream_done);
+        switch (ctx->call) {
+
+        case ngx_http_bedrock_call_chat:
+            return ngx_http_bedrock_stream_output(r, &ngx_bedrock_stream_done);
+
+        case ngx_http_bedrock_call_messages:
+
+            /* no metadata came: message_delta and message_stop now */
+
+            if (ngx_bedrock_messages_end(&ctx->mstream, ctx->scratch, &sse)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            return ngx_http_bedrock_stream_output(r, &sse);
+
+        default:
+            return NGX_OK;
+        }
     }
 
-    if (err == NULL && ctx->stream.stopped) {
+    if (err == NULL && ngx_http_bedrock_stream_stopped(ctx)) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "upstream ended the event stream inside a message");
 
@@ -2339,7 +3193,9 @@ ngx_http_bedrock_stream_finish(ngx_http_request_t *r,
 
     } else if (err == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "upstream ended the event stream before messageStop");
+                      "upstream ended the event stream before %s",
+                      (ctx->call == ngx_http_bedrock_call_claude)
+                      ? "message_stop" : "messageStop");
 
         ngx_bedrock_error_set(&incomplete, NGX_HTTP_BAD_GATEWAY,
                               "server_error", "upstream_error",
@@ -2350,11 +3206,26 @@ ngx_http_bedrock_stream_finish(ngx_http_request_t *r,
 
     r->upstream->keepalive = 0;
 
-    if (ngx_bedrock_stream_error(ctx->scratch, err, &sse) != NGX_OK) {
+    if (ctx->call == ngx_http_bedrock_call_chat) {
+        if (ngx_bedrock_stream_error(ctx->scratch, err, &sse) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else if (ngx_bedrock_messages_stream_error(ctx->scratch, err, &sse)
+               != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
     return ngx_http_bedrock_stream_output(r, &sse);
+}
+
+
+static ngx_uint_t
+ngx_http_bedrock_stream_stopped(ngx_http_bedrock_ctx_t *ctx)
+{
+    return (ctx->call == ngx_http_bedrock_call_chat) ? ctx->stream.stopped
+                                                     : ctx->mstream.stopped;
 }
 
 
@@ -2425,6 +3296,17 @@ static void
 ngx_http_bedrock_stream_log(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx)
 {
+    if (ctx->call != ngx_http_bedrock_call_chat) {
+        ctx->stop_reason = ctx->mstream.stop_reason;
+
+        if (ctx->mstream.has_usage) {
+            ctx->usage = ctx->mstream.usage;
+            ctx->has_usage = 1;
+        }
+
+        return;
+    }
+
     ctx->stop_reason = ctx->stream.stop_reason;
 
     if (ctx->stream.has_usage) {
@@ -2464,6 +3346,11 @@ ngx_http_bedrock_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
         return;
     }
 
+    if (ctx->call == ngx_http_bedrock_call_native) {
+        ngx_http_bedrock_stream_log(r, ctx);
+        return;
+    }
+
     /*
      * The stream stopped without its end: the upstream closed (rc 0 when
      * the body had no length) or timed out.  The client still gets a
@@ -2483,7 +3370,9 @@ ngx_http_bedrock_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
     }
 
     if (ngx_http_bedrock_stream_finish(r, ctx,
-                                       (rc == 0 && ctx->stream.stopped)
+                                       (rc == 0
+                                        && ngx_http_bedrock_stream_stopped(
+                                               ctx))
                                        ? NULL : &err)
         != NGX_OK)
     {
@@ -2530,6 +3419,7 @@ ngx_http_bedrock_models(ngx_http_request_t *r,
     ngx_str_t                  body;
     ngx_uint_t                 i, n;
     ngx_bedrock_jw_t           w;
+    ngx_http_bedrock_ctx_t    *ctx;
     ngx_http_bedrock_model_t  *m;
 
     rc = ngx_http_discard_request_body(r);
@@ -2559,6 +3449,13 @@ ngx_http_bedrock_models(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    if (ctx->dialect == NGX_BEDROCK_DIALECT_ANTHROPIC) {
+        ngx_http_bedrock_anthropic_models(blcf, &w, m, n, alias == NULL);
+        goto done;
+    }
+
     if (alias == NULL) {
         ngx_bedrock_jw_obj(&w);
         ngx_bedrock_jw_key(&w, "object");
@@ -2585,11 +3482,81 @@ ngx_http_bedrock_models(ngx_http_request_t *r,
         ngx_bedrock_jw_obj_end(&w);
     }
 
+done:
+
     if (ngx_bedrock_jw_finish(&w, &body) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return ngx_http_bedrock_send(r, NGX_HTTP_OK, &body);
+}
+
+
+/* Anthropic's model list, or one model, for anthropic-version clients */
+
+static void
+ngx_http_bedrock_anthropic_models(ngx_http_bedrock_loc_conf_t *blcf,
+    ngx_bedrock_jw_t *w, ngx_http_bedrock_model_t *m, ngx_uint_t n,
+    ngx_uint_t list)
+{
+    u_char      buf[sizeof("1970-01-01T00:00:00Z")];
+    ngx_tm_t    tm;
+    ngx_str_t   created;
+    ngx_uint_t  i;
+
+    ngx_gmtime(blcf->created, &tm);
+
+    created.data = buf;
+    created.len = ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02dZ",
+                              tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                              tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec)
+                  - buf;
+
+    if (list) {
+        ngx_bedrock_jw_obj(w);
+        ngx_bedrock_jw_key(w, "data");
+        ngx_bedrock_jw_arr(w);
+    }
+
+    for (i = 0; i < n; i++) {
+        ngx_bedrock_jw_obj(w);
+        ngx_bedrock_jw_key(w, "type");
+        ngx_bedrock_jw_cstr(w, "model");
+        ngx_bedrock_jw_key(w, "id");
+        ngx_bedrock_jw_str(w, &m[i].alias);
+        ngx_bedrock_jw_key(w, "display_name");
+        ngx_bedrock_jw_str(w, &m[i].alias);
+        ngx_bedrock_jw_key(w, "created_at");
+        ngx_bedrock_jw_str(w, &created);
+        ngx_bedrock_jw_obj_end(w);
+    }
+
+    if (!list) {
+        return;
+    }
+
+    ngx_bedrock_jw_arr_end(w);
+    ngx_bedrock_jw_key(w, "has_more");
+    ngx_bedrock_jw_bool(w, 0);
+    ngx_bedrock_jw_key(w, "first_id");
+
+    if (n) {
+        ngx_bedrock_jw_str(w, &m[0].alias);
+
+    } else {
+        ngx_bedrock_jw_null(w);
+    }
+
+    ngx_bedrock_jw_key(w, "last_id");
+
+    if (n) {
+        ngx_bedrock_jw_str(w, &m[n - 1].alias);
+
+    } else {
+        ngx_bedrock_jw_null(w);
+    }
+
+    ngx_bedrock_jw_obj_end(w);
 }
 
 
@@ -2707,13 +3674,116 @@ ngx_http_bedrock_send(ngx_http_request_t *r, ngx_uint_t status,
 static ngx_int_t
 ngx_http_bedrock_send_error(ngx_http_request_t *r, ngx_bedrock_error_t *err)
 {
-    ngx_str_t  body;
+    ngx_str_t                body;
+    ngx_http_bedrock_ctx_t  *ctx;
 
-    if (ngx_bedrock_error_json(r->pool, err, &body) != NGX_OK) {
+    ctx = ngx_http_bedrock_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_bedrock_render_error(r, ctx, err, &r->headers_out.headers,
+                                      &body)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return ngx_http_bedrock_send(r, err->status, &body);
+}
+
+
+/*
+ * An error in the client's dialect: OpenAI's or Anthropic's JSON, or for
+ * Bedrock's own clients AWS's {"message"} with the error's name in
+ * x-amzn-ErrorType, which the AWS SDKs read.  err->status may change.
+ */
+
+static ngx_int_t
+ngx_http_bedrock_render_error(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_bedrock_error_t *err,
+    ngx_list_t *headers, ngx_str_t *body)
+{
+    ngx_str_t         name;
+    ngx_bedrock_jw_t  w;
+
+    if (!ctx->routed && ngx_http_bedrock_route(r, ctx, &name) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->dialect == NGX_BEDROCK_DIALECT_ANTHROPIC) {
+
+        /* Anthropic says "overloaded" where Bedrock says "unavailable" */
+
+        if (err->status == NGX_HTTP_SERVICE_UNAVAILABLE
+            && err->aws_type.len == sizeof("ServiceUnavailableException") - 1
+            && ngx_strncmp(err->aws_type.data, "ServiceUnavailableException",
+                           err->aws_type.len) == 0)
+        {
+            err->status = 529;
+        }
+
+        return ngx_bedrock_error_render(r->pool, err,
+                                        NGX_BEDROCK_DIALECT_ANTHROPIC, body);
+    }
+
+    if (ctx->dialect != NGX_HTTP_BEDROCK_DIALECT_AWS) {
+        return ngx_bedrock_error_json(r->pool, err, body);
+    }
+
+    name = err->aws_type;
+
+    if (name.len == 0) {
+        switch (err->status) {
+
+        case NGX_HTTP_FORBIDDEN:
+            ngx_str_set(&name, "AccessDeniedException");
+            break;
+
+        case NGX_HTTP_NOT_FOUND:
+            ngx_str_set(&name, "ResourceNotFoundException");
+            break;
+
+        case NGX_HTTP_TOO_MANY_REQUESTS:
+            ngx_str_set(&name, "ThrottlingException");
+            break;
+
+        case NGX_HTTP_SERVICE_UNAVAILABLE:
+            ngx_str_set(&name, "ServiceUnavailableException");
+            break;
+
+        case NGX_HTTP_GATEWAY_TIME_OUT:
+            ngx_str_set(&name, "ModelTimeoutException");
+            break;
+
+        default:
+            if (err->status < NGX_HTTP_INTERNAL_SERVER_ERROR) {
+                ngx_str_set(&name, "ValidationException");
+
+            } else {
+                ngx_str_set(&name, "InternalServerException");
+            }
+        }
+    }
+
+    if (ngx_http_bedrock_push_header(headers, "x-amzn-ErrorType", &name)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_bedrock_jw_init(&w, r->pool, 64 + err->message.len, 0)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_bedrock_jw_obj(&w);
+    ngx_bedrock_jw_key(&w, "message");
+    ngx_bedrock_jw_str(&w, &err->message);
+    ngx_bedrock_jw_obj_end(&w);
+
+    return ngx_bedrock_jw_finish(&w, body);
 }
 
 
@@ -2899,9 +3969,14 @@ ngx_http_bedrock_header_filter(ngx_http_request_t *r)
 
     ngx_http_bedrock_status_error(r->headers_out.status, &err);
 
-    if (ngx_bedrock_error_json(r->pool, &err, &ctx->error_body) != NGX_OK) {
+    if (ngx_http_bedrock_render_error(r, ctx, &err, &r->headers_out.headers,
+                                      &ctx->error_body)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
+
+    r->headers_out.status = err.status;
 
     /* limit_req's refusals: unless the configuration added one itself */
 
@@ -3270,6 +4345,8 @@ ngx_http_bedrock_create_loc_conf(ngx_conf_t *cf)
     conf->pass = NGX_CONF_UNSET;
     conf->models = NGX_CONF_UNSET_PTR;
     conf->passthrough = NGX_CONF_UNSET;
+    conf->native = NGX_CONF_UNSET;
+    conf->betas = NGX_CONF_UNSET_PTR;
     conf->guardrail = NGX_CONF_UNSET_PTR;
     conf->max_response_size = NGX_CONF_UNSET_SIZE;
 
@@ -3344,6 +4421,8 @@ ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->region, prev->region, "");
     ngx_conf_merge_ptr_value(conf->models, prev->models, NULL);
     ngx_conf_merge_value(conf->passthrough, prev->passthrough, 0);
+    ngx_conf_merge_value(conf->native, prev->native, 0);
+    ngx_conf_merge_ptr_value(conf->betas, prev->betas, NULL);
     ngx_conf_merge_ptr_value(conf->guardrail, prev->guardrail, NULL);
 
     if (conf->created == 0) {
@@ -3804,6 +4883,22 @@ ngx_http_bedrock_model_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     m->alias = value[1];
     m->id = value[2];
+    m->claude = ngx_bedrock_messages_is_claude(&m->id);
+
+    /* an application inference profile's ARN does not name its family */
+
+    if (cf->args->nelts == 4) {
+        if (value[3].len != 6
+            || ngx_strncmp(value[3].data, "claude", 6) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\": only \"claude\" "
+                               "may follow the model id", &value[3]);
+            return NGX_CONF_ERROR;
+        }
+
+        m->claude = 1;
+    }
 
     m->escaped.len = ngx_bedrock_uri_escape_len(m->id.data, m->id.len, 0);
     m->escaped.data = ngx_pnalloc(cf->pool, m->escaped.len);
@@ -3812,6 +4907,40 @@ ngx_http_bedrock_model_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     (void) ngx_bedrock_uri_escape(m->escaped.data, m->id.data, m->id.len, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_bedrock_anthropic_beta(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_bedrock_loc_conf_t *blcf = conf;
+
+    ngx_str_t   *value, *s;
+    ngx_uint_t   i;
+
+    if (blcf->betas != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    blcf->betas = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                   sizeof(ngx_str_t));
+    if (blcf->betas == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        s = ngx_array_push(blcf->betas);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *s = value[i];
+    }
 
     return NGX_CONF_OK;
 }

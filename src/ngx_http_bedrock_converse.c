@@ -161,7 +161,42 @@ ngx_bedrock_converse_messages(ngx_bedrock_converse_t *conv,
                 ngx_bedrock_jw_str(w, &b[k].text);
                 ngx_bedrock_jw_obj_end(w);
                 ngx_bedrock_jw_arr_end(w);
+
+                if (b[k].format.len) {
+                    ngx_bedrock_jw_key(w, "status");
+                    ngx_bedrock_jw_str(w, &b[k].format);
+                }
+
                 ngx_bedrock_jw_obj_end(w);
+                break;
+
+            case NGX_BEDROCK_BLOCK_REASONING:
+                ngx_bedrock_jw_key(w, "reasoningContent");
+                ngx_bedrock_jw_obj(w);
+                ngx_bedrock_jw_key(w, "reasoningText");
+                ngx_bedrock_jw_obj(w);
+                ngx_bedrock_jw_key(w, "text");
+                ngx_bedrock_jw_str(w, &b[k].text);
+
+                if (b[k].id.len) {
+                    ngx_bedrock_jw_key(w, "signature");
+                    ngx_bedrock_jw_str(w, &b[k].id);
+                }
+
+                ngx_bedrock_jw_obj_end(w);
+                ngx_bedrock_jw_obj_end(w);
+                break;
+
+            case NGX_BEDROCK_BLOCK_REDACTED:
+                ngx_bedrock_jw_key(w, "reasoningContent");
+                ngx_bedrock_jw_obj(w);
+                ngx_bedrock_jw_key(w, "redactedContent");
+                ngx_bedrock_jw_str(w, &b[k].text);
+                ngx_bedrock_jw_obj_end(w);
+                break;
+
+            case NGX_BEDROCK_BLOCK_CACHE_POINT:
+                ngx_bedrock_converse_cache_point(&b[k].format, w);
                 break;
             }
 
@@ -173,6 +208,25 @@ ngx_bedrock_converse_messages(ngx_bedrock_converse_t *conv,
     }
 
     ngx_bedrock_jw_arr_end(w);
+}
+
+
+/* "cachePoint": {"type": "default"}, with a ttl when one is given */
+
+void
+ngx_bedrock_converse_cache_point(ngx_str_t *ttl, ngx_bedrock_jw_t *w)
+{
+    ngx_bedrock_jw_key(w, "cachePoint");
+    ngx_bedrock_jw_obj(w);
+    ngx_bedrock_jw_key(w, "type");
+    ngx_bedrock_jw_cstr(w, "default");
+
+    if (ttl->len) {
+        ngx_bedrock_jw_key(w, "ttl");
+        ngx_bedrock_jw_str(w, ttl);
+    }
+
+    ngx_bedrock_jw_obj_end(w);
 }
 
 
@@ -500,4 +554,75 @@ ngx_bedrock_str_cmp(const void *one, const void *two)
     const ngx_str_t  *b = two;
 
     return (int) ngx_memn2cmp(a->data, b->data, a->len, b->len);
+}
+
+
+/*
+ * A client's own Converse body with the location's guardrail: its
+ * "guardrailConfig" replaced, or added.  NGX_DECLINED: not a JSON object.
+ */
+
+ngx_int_t
+ngx_bedrock_converse_set_guardrail(ngx_pool_t *pool, ngx_pool_t *temp,
+    u_char *data, size_t len, ngx_bedrock_guardrail_conf_t *g,
+    ngx_uint_t stream, ngx_str_t *out)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 error, body;
+    ngx_uint_t                budget;
+    ngx_bedrock_jw_t          w;
+    ngx_bedrock_json_t       *root, *c;
+    ngx_bedrock_json_opts_t   jo;
+
+    ngx_memzero(&jo, sizeof(ngx_bedrock_json_opts_t));
+
+    budget = NGX_BEDROCK_ANSWER_VALUES;
+
+    jo.pool = temp;
+    jo.budget = &budget;
+    jo.strict = 1;
+
+    rc = ngx_bedrock_json_parse_opts(&jo, data, len, &root, &error);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc != NGX_OK || root->type != NGX_BEDROCK_JSON_OBJECT) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_bedrock_jw_init(&w, temp, len + 256, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_bedrock_jw_obj(&w);
+
+    for (c = root->child; c; c = c->next) {
+        if (c->key.len == sizeof("guardrailConfig") - 1
+            && ngx_strncmp(c->key.data, "guardrailConfig", c->key.len) == 0)
+        {
+            continue;
+        }
+
+        ngx_bedrock_jw_str(&w, &c->key);
+        ngx_bedrock_jw_value(&w, c);
+    }
+
+    ngx_bedrock_converse_guardrail(g, stream, &w);
+    ngx_bedrock_jw_obj_end(&w);
+
+    if (ngx_bedrock_jw_finish(&w, &body) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    out->data = ngx_pnalloc(pool, body.len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, body.data, body.len);
+    out->len = body.len;
+
+    return NGX_OK;
 }

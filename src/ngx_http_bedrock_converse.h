@@ -26,15 +26,20 @@ typedef enum {
     NGX_BEDROCK_BLOCK_TEXT = 0,
     NGX_BEDROCK_BLOCK_IMAGE,
     NGX_BEDROCK_BLOCK_TOOL_USE,
-    NGX_BEDROCK_BLOCK_TOOL_RESULT
+    NGX_BEDROCK_BLOCK_TOOL_RESULT,
+    NGX_BEDROCK_BLOCK_REASONING,
+    NGX_BEDROCK_BLOCK_REDACTED,
+    NGX_BEDROCK_BLOCK_CACHE_POINT
 } ngx_bedrock_block_kind_e;
 
 
 typedef struct {
     ngx_bedrock_block_kind_e  kind;
-    ngx_str_t                 text;     /* text, image base64, result text */
-    ngx_str_t                 format;   /* image format */
-    ngx_str_t                 id;       /* toolUseId */
+    ngx_str_t                 text;     /* text, image base64, result
+                                           text, reasoning, redacted data */
+    ngx_str_t                 format;   /* image format, result status,
+                                           cache point ttl */
+    ngx_str_t                 id;       /* toolUseId, reasoning signature */
     ngx_str_t                 name;     /* tool name */
     ngx_bedrock_json_t       *input;    /* tool input, parsed */
 } ngx_bedrock_block_t;
@@ -95,6 +100,7 @@ ngx_bedrock_block_t *ngx_bedrock_converse_block(ngx_bedrock_converse_t *conv,
     ngx_uint_t assistant, ngx_bedrock_block_kind_e kind);
 void ngx_bedrock_converse_messages(ngx_bedrock_converse_t *conv,
     ngx_bedrock_jw_t *w);
+void ngx_bedrock_converse_cache_point(ngx_str_t *ttl, ngx_bedrock_jw_t *w);
 void ngx_bedrock_converse_system(ngx_bedrock_converse_t *conv,
     ngx_bedrock_jw_t *w);
 void ngx_bedrock_converse_history_tools(ngx_bedrock_converse_t *conv,
@@ -102,6 +108,9 @@ void ngx_bedrock_converse_history_tools(ngx_bedrock_converse_t *conv,
 void ngx_bedrock_converse_guardrail(ngx_bedrock_guardrail_conf_t *g,
     ngx_uint_t stream, ngx_bedrock_jw_t *w);
 
+ngx_int_t ngx_bedrock_converse_set_guardrail(ngx_pool_t *pool,
+    ngx_pool_t *temp, u_char *data, size_t len,
+    ngx_bedrock_guardrail_conf_t *g, ngx_uint_t stream, ngx_str_t *out);
 ngx_int_t ngx_bedrock_converse_answer(ngx_pool_t *temp, u_char *data,
     size_t len, ngx_bedrock_answer_t *a);
 void ngx_bedrock_usage(ngx_bedrock_json_t *usage, ngx_bedrock_usage_t *u);

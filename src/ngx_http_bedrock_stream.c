@@ -20,9 +20,6 @@ static ngx_int_t ngx_bedrock_stream_stop(ngx_bedrock_stream_t *st,
     ngx_bedrock_jw_t *w, ngx_bedrock_json_t *root);
 static void ngx_bedrock_stream_metadata(ngx_bedrock_stream_t *st,
     ngx_bedrock_jw_t *w, ngx_bedrock_json_t *root);
-static ngx_int_t ngx_bedrock_stream_exception(ngx_pool_t *pool,
-    ngx_bedrock_es_message_t *msg, ngx_bedrock_json_t *root,
-    ngx_bedrock_error_t *err);
 static ngx_bedrock_stream_block_t *ngx_bedrock_stream_find(
     ngx_bedrock_stream_t *st, ngx_int_t block);
 static void ngx_bedrock_stream_envelope(ngx_bedrock_stream_t *st,
@@ -347,9 +344,9 @@ ngx_bedrock_stream_metadata(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w,
 }
 
 
-/* an exception frame, or an error one, to the error */
+/* an exception frame, or an error one, to the error (for every dialect) */
 
-static ngx_int_t
+ngx_int_t
 ngx_bedrock_stream_exception(ngx_pool_t *pool, ngx_bedrock_es_message_t *msg,
     ngx_bedrock_json_t *root, ngx_bedrock_error_t *err)
 {

@@ -54,6 +54,9 @@ ngx_int_t ngx_bedrock_stream_init(ngx_bedrock_stream_t *st,
 ngx_int_t ngx_bedrock_stream_event(ngx_bedrock_stream_t *st,
     ngx_pool_t *scratch, ngx_bedrock_es_message_t *msg, ngx_str_t *sse,
     ngx_bedrock_error_t *err);
+ngx_int_t ngx_bedrock_stream_exception(ngx_pool_t *pool,
+    ngx_bedrock_es_message_t *msg, ngx_bedrock_json_t *root,
+    ngx_bedrock_error_t *err);
 ngx_int_t ngx_bedrock_stream_error(ngx_pool_t *pool,
     ngx_bedrock_error_t *err, ngx_str_t *sse);
 
