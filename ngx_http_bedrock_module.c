@@ -842,6 +842,7 @@ ngx_http_bedrock_route(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx,
             ngx_unescape_uri(&p, &start, dst - start, 0);
             model->len = p - model->data;
 
+            ctx->model = *model;
             ctx->route = ngx_http_bedrock_route_native;
             ctx->dialect = NGX_HTTP_BEDROCK_DIALECT_AWS;
             ctx->native = op;
@@ -2095,7 +2096,8 @@ ngx_http_bedrock_process_headers(ngx_http_request_t *r,
                 return NGX_HTTP_UPSTREAM_INVALID_HEADER;
             }
 
-        } else if (ngx_http_bedrock_header_is("x-amzn-bedrock-input-token-count"))
+        } else if (ngx_http_bedrock_header_is(
+                       "x-amzn-bedrock-input-token-count"))
         {
             dst = &ctx->input_count;
 
