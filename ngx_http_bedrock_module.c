@@ -2512,8 +2512,13 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
          * a refusal of the gateway's signature is the gateway's fault
          */
 
-        if (ctx->call == ngx_http_bedrock_call_native && !err.auth) {
-            err.status = ctx->status.code;
+        if (ctx->call == ngx_http_bedrock_call_native) {
+            if (err.auth) {
+                ngx_str_null(&err.aws_type);
+
+            } else {
+                err.status = ctx->status.code;
+            }
         }
 
         if (ngx_http_bedrock_render_error(r, ctx, &err, &u->headers_in.headers,
@@ -4894,8 +4899,9 @@ ngx_http_bedrock_model_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             || ngx_strncmp(value[3].data, "claude", 6) != 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\": only \"claude\" "
-                               "may follow the model id", &value[3]);
+                               "invalid parameter \"%V\" of "
+                               "\"bedrock_model_map\": only \"claude\" may "
+                               "follow the model id", &value[3]);
             return NGX_CONF_ERROR;
         }
 

@@ -586,6 +586,11 @@ ngx_bedrock_exception_error(ngx_pool_t *pool, ngx_str_t *type,
             }
         }
 
+    } else if (ngx_bedrock_exception_is("serviceUnavailableException")) {
+        ngx_bedrock_error_set(err, 503, "server_error", NULL,
+                              "Bedrock is unavailable; retry after a "
+                              "while.");
+
     } else if (ngx_bedrock_exception_is("modelStreamErrorException")) {
         ngx_bedrock_error_set(err, 502, "server_error", "model_error",
                               "The model failed while it answered.");

@@ -862,7 +862,11 @@ ngx_bedrock_messages_chunk(ngx_bedrock_messages_stream_t *st,
             ngx_bedrock_messages_stop_reason(st, &d->value);
         }
 
-    } else if (ngx_bedrock_type_is("message_stop")) {
+    } else if (ngx_bedrock_type_is("message_stop")
+               || ngx_bedrock_type_is("error"))
+    {
+        /* Anthropic's own error event ends the stream as well */
+
         st->stopped = 1;
 
         v = ngx_bedrock_json_get(root, "amazon-bedrock-invocationMetrics");
@@ -921,6 +925,12 @@ ngx_bedrock_messages_stream_error(ngx_pool_t *pool, ngx_bedrock_error_t *err,
     ngx_str_t *sse)
 {
     ngx_str_t  json, type = ngx_string("error");
+
+    /* Anthropic says "overloaded" where Bedrock says "unavailable" */
+
+    if (err->status == 503) {
+        err->status = 529;
+    }
 
     if (ngx_bedrock_error_render(pool, err, NGX_BEDROCK_DIALECT_ANTHROPIC,
                                  &json)

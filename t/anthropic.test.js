@@ -157,6 +157,26 @@ describe('the Anthropic SDK through /v1/messages', () => {
         });
     });
 
+    it('exceptions keep their class; an Anthropic error chunk is passed on once', async () => {
+        gw.fake.respond = () => eventStreamAnswer([
+            ...claudeStream(['x']).slice(0, 2),
+            bedrock.exception('serviceUnavailableException', 'busy'),
+        ]);
+        let res = await gw.call('POST', '/v1/messages', { body: { model: 'claude', max_tokens: 8, stream: true,
+            messages: [{ role: 'user', content: 'Hi' }] } });
+        assert.equal(res.status, 200);
+        assert.match(res.text, /event: error\ndata: \{"type":"error","error":\{"type":"overloaded_error"/);
+
+        gw.fake.respond = () => eventStreamAnswer([
+            ...claudeStream(['x']).slice(0, 2),
+            chunk({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }),
+        ]);
+        res = await gw.call('POST', '/v1/messages', { body: { model: 'claude', max_tokens: 8, stream: true,
+            messages: [{ role: 'user', content: 'Hi' }] } });
+        assert.equal(res.text.match(/event: error/g).length, 1, res.text);
+        assert.match(res.text, /"message":"Overloaded"/);
+    });
+
     it('a stream cut before message_stop ends with an error event', async () => {
         gw.fake.respond = () => eventStreamAnswer(claudeStream(['cut']).slice(0, 3));
         const stream = client.messages.stream({ model: 'claude', max_tokens: 8, messages: [{ role: 'user', content: 'Hi' }] });

@@ -51,7 +51,7 @@ describe('nginx -t', () => {
         assert.equal(code, 0, stderr);
     });
 
-    for (const args of ['gpt-4o', `gpt-4o ${HAIKU_ID} extra`]) {
+    for (const args of ['gpt-4o', `other ${HAIKU_ID} extra`, `other ${HAIKU_ID} claude more`]) {
         it(`rejects bedrock_model_map ${args}`, async () => {
             const location = bedrockLocation('/v1/', { pass: PASS, extra: `bedrock_model_map ${args};` });
             const { code, stderr } = await testConfig(location);
@@ -59,6 +59,13 @@ describe('nginx -t', () => {
             assert.match(stderr, /bedrock_model_map/);
         });
     }
+
+    it('takes the claude mark after an ARN', async () => {
+        const arn = 'arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc';
+        const location = bedrockLocation('/v1/', { pass: PASS, extra: `bedrock_model_map app ${arn} claude;` });
+        const { code, stderr } = await testConfig(location);
+        assert.equal(code, 0, stderr);
+    });
 });
 
 describe('inherited configuration', () => {
