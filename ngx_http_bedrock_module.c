@@ -1229,6 +1229,8 @@ ngx_http_bedrock_native_body(ngx_http_request_t *r,
 
     ctx->call = ngx_http_bedrock_call_native;
     ctx->op = ctx->native->op;
+    ctx->mstream.model = ctx->model;
+    ctx->mstream.block = -1;
     ctx->streaming = ctx->native->stream;
 
     /* an alias of the map, one of its ids, or any id with passthrough */

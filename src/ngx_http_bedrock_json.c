@@ -844,7 +844,7 @@ ngx_bedrock_jw_print(void *ctx, const char *s, size_t len)
     u_char            *p;
     ngx_bedrock_jw_t  *w = ctx;
 
-    if (w->rc != NGX_OK) {
+    if (w->rc != NGX_OK || len == 0) {
         return;
     }
 
