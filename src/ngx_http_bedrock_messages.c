@@ -56,6 +56,9 @@ static void ngx_bedrock_messages_stop_reason(ngx_bedrock_messages_stream_t *st,
 static ngx_int_t ngx_bedrock_messages_converse(
     ngx_bedrock_messages_ctx_t *ctx, ngx_bedrock_messages_request_t *req,
     ngx_bedrock_json_t *root);
+static ngx_int_t ngx_bedrock_messages_frame(ngx_pool_t *scratch,
+    ngx_bedrock_es_message_t *msg, ngx_bedrock_json_t **root,
+    ngx_bedrock_error_t *err);
 static ngx_int_t ngx_bedrock_messages_sse(ngx_pool_t *pool, ngx_str_t *type,
     ngx_str_t *json, ngx_str_t *sse);
 
@@ -730,6 +733,50 @@ ngx_bedrock_messages_stop_reason(ngx_bedrock_messages_stream_t *st,
 
 
 /*
+ * A stream frame's payload parsed: NGX_OK for an event (root may be NULL),
+ * NGX_DONE for a frame of another kind, NGX_DECLINED with err for an
+ * exception or error frame
+ */
+
+static ngx_int_t
+ngx_bedrock_messages_frame(ngx_pool_t *scratch, ngx_bedrock_es_message_t *msg,
+    ngx_bedrock_json_t **root, ngx_bedrock_error_t *err)
+{
+    ngx_int_t   rc;
+    ngx_str_t   error;
+    ngx_uint_t  budget;
+
+    *root = NULL;
+    budget = NGX_BEDROCK_MESSAGES_EVENT_VALUES;
+
+    if (msg->payload.len) {
+        rc = ngx_bedrock_json_parse(scratch, msg->payload.data,
+                                    msg->payload.len, &budget, root, &error);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
+    if ((msg->message_type.len == 9
+         && ngx_strncmp(msg->message_type.data, "exception", 9) == 0)
+        || (msg->message_type.len == 5
+            && ngx_strncmp(msg->message_type.data, "error", 5) == 0))
+    {
+        rc = ngx_bedrock_stream_exception(scratch, msg, *root, err);
+        return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
+    }
+
+    if (msg->message_type.len != 5
+        || ngx_strncmp(msg->message_type.data, "event", 5) != 0)
+    {
+        return NGX_DONE;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * One InvokeModelWithResponseStream frame: a "chunk" event's base64
  * "bytes" hold one Anthropic stream event, sent on as it is under its
  * own "event:" name, which the Anthropic SDKs dispatch on.  NGX_DECLINED
@@ -750,29 +797,13 @@ ngx_bedrock_messages_chunk(ngx_bedrock_messages_stream_t *st,
     ngx_str_null(sse);
     st->content = 0;
 
-    root = NULL;
-    budget = NGX_BEDROCK_MESSAGES_EVENT_VALUES;
+    rc = ngx_bedrock_messages_frame(scratch, msg, &root, err);
 
-    if (msg->payload.len) {
-        rc = ngx_bedrock_json_parse(scratch, msg->payload.data,
-                                    msg->payload.len, &budget, &root, &error);
-        if (rc == NGX_ERROR) {
-            return NGX_ERROR;
-        }
+    if (rc != NGX_OK) {
+        return (rc == NGX_DONE) ? NGX_OK : rc;
     }
 
-    if ((msg->message_type.len == 9
-         && ngx_strncmp(msg->message_type.data, "exception", 9) == 0)
-        || (msg->message_type.len == 5
-            && ngx_strncmp(msg->message_type.data, "error", 5) == 0))
-    {
-        rc = ngx_bedrock_stream_exception(scratch, msg, root, err);
-        return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
-    }
-
-    if (msg->message_type.len != 5
-        || ngx_strncmp(msg->message_type.data, "event", 5) != 0
-        || msg->event_type.len != 5
+    if (msg->event_type.len != 5
         || ngx_strncmp(msg->event_type.data, "chunk", 5) != 0
         || st->stopped)
     {
@@ -2142,43 +2173,23 @@ ngx_bedrock_messages_converse_event(ngx_bedrock_messages_stream_t *st,
     ngx_bedrock_error_t *err)
 {
     ngx_int_t            rc, block;
-    ngx_str_t            error, *type, reason;
-    ngx_uint_t           budget;
+    ngx_str_t           *type, reason;
     ngx_bedrock_jw_t     w;
     ngx_bedrock_json_t  *root, *v, *d, *r, *t;
 
     ngx_str_null(sse);
     st->content = 0;
 
-    root = NULL;
-    budget = NGX_BEDROCK_MESSAGES_EVENT_VALUES;
     type = &msg->event_type;
 
     if (st->delta_sent) {
         return NGX_OK;
     }
 
-    if (msg->payload.len) {
-        rc = ngx_bedrock_json_parse(scratch, msg->payload.data,
-                                    msg->payload.len, &budget, &root, &error);
-        if (rc == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-    }
+    rc = ngx_bedrock_messages_frame(scratch, msg, &root, err);
 
-    if ((msg->message_type.len == 9
-         && ngx_strncmp(msg->message_type.data, "exception", 9) == 0)
-        || (msg->message_type.len == 5
-            && ngx_strncmp(msg->message_type.data, "error", 5) == 0))
-    {
-        rc = ngx_bedrock_stream_exception(scratch, msg, root, err);
-        return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
-    }
-
-    if (msg->message_type.len != 5
-        || ngx_strncmp(msg->message_type.data, "event", 5) != 0)
-    {
-        return NGX_OK;
+    if (rc != NGX_OK) {
+        return (rc == NGX_DONE) ? NGX_OK : rc;
     }
 
     if (root == NULL || root->type != NGX_BEDROCK_JSON_OBJECT) {

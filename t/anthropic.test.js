@@ -366,3 +366,57 @@ describe('the Anthropic SDK through /v1/messages', () => {
         assert.equal(openai.json.object, 'list');
     });
 });
+
+// Bedrock's recorded ConverseStream answers, split at random bytes, through
+// the Converse path of /v1/messages and the Anthropic SDK's accumulator.
+describe('recorded ConverseStream answers through /v1/messages', () => {
+    const { loadStreamRecordings } = require('./lib/fake-bedrock');
+    const recordings = loadStreamRecordings();
+    let gw;
+    let client;
+
+    before(async () => {
+        if (recordings.length === 0) {
+            return;
+        }
+        gw = await startGateway({
+            server: (fake) => `location /v1/ { bedrock_pass ${fake.url}; bedrock_region us-east-1; ` +
+                `bedrock_model_map nova ${NOVA_ID}; }`,
+        });
+        client = new Anthropic({ baseURL: gw.url, apiKey: CLIENT_API_KEY, maxRetries: 0, timeout: 10000 });
+    });
+    after(() => gw && gw.stop());
+
+    it('has recordings to replay', { skip: recordings.length === 0 && 'no ../shared/vectors' }, () => {
+        assert.ok(recordings.length > 0);
+    });
+
+    for (const rec of recordings) {
+        const events = rec.frames.filter((f) => f.headers[':message-type'] === 'event');
+        const failed = rec.frames.some((f) => f.headers[':message-type'] !== 'event');
+        const text = events.filter((f) => f.headers[':event-type'] === 'contentBlockDelta' && f.payload.delta.text)
+            .map((f) => f.payload.delta.text).join('');
+        const tools = events.filter((f) => f.headers[':event-type'] === 'contentBlockStart' && f.payload.start.toolUse);
+        const stop = events.find((f) => f.headers[':event-type'] === 'messageStop');
+
+        for (const seed of [1, 2]) {
+            it(`${rec.name}, seed ${seed}`, async () => {
+                gw.fake.respond = () => eventStreamAnswer([rec.bin], { split: 'random', seed, maxPiece: 29 });
+                const stream = client.messages.stream({ model: 'nova', max_tokens: 64,
+                    messages: [{ role: 'user', content: 'Hi' }] });
+                if (failed) {
+                    await assert.rejects(stream.finalMessage());
+                    return;
+                }
+                const final = await stream.finalMessage();
+                const got = final.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
+                assert.equal(got, text);
+                assert.deepEqual(final.content.filter((b) => b.type === 'tool_use').map((b) => b.id),
+                    tools.map((f) => f.payload.start.toolUse.toolUseId));
+                const want = { end_turn: 'end_turn', tool_use: 'tool_use', max_tokens: 'max_tokens',
+                    guardrail_intervened: 'refusal', content_filtered: 'refusal' }[stop.payload.stopReason];
+                assert.equal(final.stop_reason, want);
+            });
+        }
+    }
+});

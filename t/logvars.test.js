@@ -5,8 +5,8 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 
-const { converseAnswer } = require('./lib/fake-bedrock');
-const { startGateway, bedrockLocation, HAIKU_ID } = require('./lib/gateway');
+const { converseAnswer, eventStreamAnswer } = require('./lib/fake-bedrock');
+const { startGateway, bedrockLocation, HAIKU_ID, NOVA_ID } = require('./lib/gateway');
 const { sleep } = require('./lib/http');
 
 const VARIABLES = [
@@ -59,5 +59,31 @@ describe('log variables', () => {
 
         const [line] = await waitForLines(() => gw.nginx.accessLog('bedrock.log'), 1);
         assert.equal(line, ['gpt-4o', HAIKU_ID, '21', '8', '4', '3', 'max_tokens', requestId].join('|'));
+    });
+
+    it('logs the same for Anthropic Messages: a Claude stream and a Converse answer', async () => {
+        const chunk = (event) => ({ event: 'chunk',
+            payload: { bytes: Buffer.from(JSON.stringify(event)).toString('base64') } });
+        const before = gw.nginx.accessLog('bedrock.log').split('\n').filter(Boolean).length;
+
+        gw.fake.respond = () => eventStreamAnswer([
+            chunk({ type: 'message_start', message: { id: 'm', type: 'message', role: 'assistant', content: [],
+                usage: { input_tokens: 6, output_tokens: 1, cache_read_input_tokens: 2 } } }),
+            chunk({ type: 'message_delta', delta: { stop_reason: 'max_tokens' }, usage: { output_tokens: 9 } }),
+            chunk({ type: 'message_stop', 'amazon-bedrock-invocationMetrics': { inputTokenCount: 7, outputTokenCount: 10 } }),
+        ], { headers: { 'x-amzn-RequestId': 'req-claude-stream' } });
+        let res = await gw.call('POST', '/v1/messages', { body: { model: 'gpt-4o', max_tokens: 10, stream: true,
+            messages: [{ role: 'user', content: 'Hi' }] } });
+        assert.equal(res.status, 200, res.text);
+
+        gw.fake.respond = () => converseAnswer({ stopReason: 'end_turn',
+            usage: { inputTokens: 31, outputTokens: 5, totalTokens: 36 }, headers: { 'x-amzn-RequestId': 'req-nova' } });
+        res = await gw.call('POST', '/v1/messages', { body: { model: 'fast', max_tokens: 10,
+            messages: [{ role: 'user', content: 'Hi' }] } });
+        assert.equal(res.status, 200, res.text);
+
+        const lines = (await waitForLines(() => gw.nginx.accessLog('bedrock.log'), before + 2)).slice(before);
+        assert.equal(lines[0], ['gpt-4o', HAIKU_ID, '7', '10', '2', '0', 'max_tokens', 'req-claude-stream'].join('|'));
+        assert.equal(lines[1], ['fast', NOVA_ID, '31', '5', '0', '0', 'end_turn', 'req-nova'].join('|'));
     });
 });
