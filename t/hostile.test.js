@@ -119,7 +119,11 @@ describe('hostile clients', () => {
 
     it('a huge string is translated whole', async () => {
         const text = 'z'.repeat(900 * 1024);
-        const res = await gw.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: text }] });
+        // 1.8 MB through the EAGAIN shim's short reads and writes under ASan
+        // takes about 10 s on a busy 2-core machine: a hang, not a slow
+        // answer, is what the timeout is for
+        const res = await gw.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: text }] },
+            { timeoutMs: 60000 });
         assert.equal(res.status, 200, res.text.slice(0, 300));
         assert.equal(gw.fake.last.json.messages[0].content[0].text, text);
     });
