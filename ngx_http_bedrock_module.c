@@ -188,6 +188,7 @@ typedef struct {
 
     /* streaming */
     ngx_bedrock_es_decoder_t       decoder;
+    ngx_bedrock_events_t           events;   /* ConverseStream's */
     ngx_bedrock_stream_t           stream;
     ngx_pool_t                    *scratch;  /* reset after each event */
 
@@ -280,6 +281,8 @@ static ngx_int_t ngx_http_bedrock_stream_finish(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, ngx_bedrock_error_t *err);
 static ngx_int_t ngx_http_bedrock_stream_output(ngx_http_request_t *r,
     ngx_str_t *sse);
+static ngx_uint_t ngx_http_bedrock_converse_stream(
+    ngx_http_bedrock_ctx_t *ctx);
 static ngx_uint_t ngx_http_bedrock_stream_stopped(
     ngx_http_bedrock_ctx_t *ctx);
 static void ngx_http_bedrock_stream_log(ngx_http_request_t *r,
@@ -2649,7 +2652,7 @@ ngx_http_bedrock_stream_start(ngx_http_request_t *r, ngx_http_upstream_t *u,
         cln->handler = (ngx_pool_cleanup_pt) ngx_destroy_pool;
         cln->data = ctx->scratch;
 
-        if (ngx_bedrock_stream_init(&ctx->stream, r->pool) != NGX_OK) {
+        if (ngx_bedrock_events_init(&ctx->events, r->pool) != NGX_OK) {
             return NGX_ERROR;
         }
     }
@@ -2955,6 +2958,8 @@ ngx_http_bedrock_stream_feed(ngx_http_request_t *r,
     ngx_str_t                  sse;
     ngx_msec_int_t             ms;
     ngx_time_t                *tp;
+    ngx_uint_t                 content;
+    ngx_bedrock_event_t        ev;
     ngx_bedrock_error_t        err;
     ngx_bedrock_es_message_t   msg;
 
@@ -3006,33 +3011,43 @@ ngx_http_bedrock_stream_feed(ngx_http_request_t *r,
             return ngx_http_bedrock_stream_finish(r, ctx, &err);
         }
 
-        switch (ctx->call) {
+        content = 0;
+        ngx_str_null(&sse);
 
-        case ngx_http_bedrock_call_chat:
-            rc = ngx_bedrock_stream_event(&ctx->stream, ctx->scratch, &msg,
-                                          &sse, &err);
-            break;
+        if (ngx_http_bedrock_converse_stream(ctx)) {
+            rc = ngx_bedrock_events_next(&ctx->events, ctx->scratch, &msg,
+                                         &ev, &err);
 
-        case ngx_http_bedrock_call_messages:
-            rc = ngx_bedrock_messages_converse_event(&ctx->mstream,
-                                                     ctx->scratch, &msg,
-                                                     &sse, &err);
-            break;
+            if (rc == NGX_OK) {
+                switch (ctx->call) {
 
-        case ngx_http_bedrock_call_native:
-            if (!ctx->native->invoke) {
-                rc = ngx_bedrock_messages_converse_event(&ctx->mstream,
-                                                         ctx->scratch, &msg,
-                                                         &sse, &err);
-                break;
+                case ngx_http_bedrock_call_chat:
+                    rc = ngx_bedrock_stream_event(&ctx->stream, &ctx->events,
+                                                  &ev, ctx->scratch, &sse);
+                    content = ctx->stream.content;
+                    break;
+
+                case ngx_http_bedrock_call_messages:
+                    rc = ngx_bedrock_messages_converse_event(&ctx->mstream,
+                                                             &ctx->events,
+                                                             &ev,
+                                                             ctx->scratch,
+                                                             &sse);
+                    content = ctx->mstream.content;
+                    break;
+
+                default: /* native: decoded for the log only */
+                    ngx_str_null(&sse);
+                    content = (ev.type != NGX_BEDROCK_EVENT_NONE
+                               && ev.type != NGX_BEDROCK_EVENT_START);
+                    break;
+                }
             }
 
-            /* fall through */
-
-        default:
+        } else {
             rc = ngx_bedrock_messages_chunk(&ctx->mstream, ctx->scratch,
                                             &msg, &sse, &err);
-            break;
+            content = ctx->mstream.content;
         }
 
         if (rc == NGX_ERROR) {
@@ -3066,8 +3081,7 @@ ngx_http_bedrock_stream_feed(ngx_http_request_t *r,
 
         if (sse.len || ctx->call == ngx_http_bedrock_call_native) {
 
-            if ((ctx->call == ngx_http_bedrock_call_chat
-                 ? ctx->stream.content : ctx->mstream.content)
+            if (content
                 && ctx->ttft.len == 0)
             {
                 tp = ngx_timeofday();
@@ -3178,7 +3192,8 @@ ngx_http_bedrock_stream_finish(ngx_http_request_t *r,
 
             /* no metadata came: message_delta and message_stop now */
 
-            if (ngx_bedrock_messages_end(&ctx->mstream, ctx->scratch, &sse)
+            if (ngx_bedrock_messages_end(&ctx->mstream, &ctx->events,
+                                         ctx->scratch, &sse)
                 != NGX_OK)
             {
                 return NGX_ERROR;
@@ -3233,8 +3248,20 @@ ngx_http_bedrock_stream_finish(ngx_http_request_t *r,
 static ngx_uint_t
 ngx_http_bedrock_stream_stopped(ngx_http_bedrock_ctx_t *ctx)
 {
-    return (ctx->call == ngx_http_bedrock_call_chat) ? ctx->stream.stopped
-                                                     : ctx->mstream.stopped;
+    return ngx_http_bedrock_converse_stream(ctx) ? ctx->events.stopped
+                                                 : ctx->mstream.stopped;
+}
+
+
+/* the stream is ConverseStream's, read by the core's decoder */
+
+static ngx_uint_t
+ngx_http_bedrock_converse_stream(ngx_http_bedrock_ctx_t *ctx)
+{
+    return ctx->call == ngx_http_bedrock_call_chat
+           || ctx->call == ngx_http_bedrock_call_messages
+           || (ctx->call == ngx_http_bedrock_call_native
+               && !ctx->native->invoke);
 }
 
 
@@ -3305,7 +3332,7 @@ static void
 ngx_http_bedrock_stream_log(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx)
 {
-    if (ctx->call != ngx_http_bedrock_call_chat) {
+    if (!ngx_http_bedrock_converse_stream(ctx)) {
         ctx->stop_reason = ctx->mstream.stop_reason;
 
         if (ctx->mstream.has_usage) {
@@ -3316,10 +3343,10 @@ ngx_http_bedrock_stream_log(ngx_http_request_t *r,
         return;
     }
 
-    ctx->stop_reason = ctx->stream.stop_reason;
+    ctx->stop_reason = ctx->events.stop_reason;
 
-    if (ctx->stream.has_usage) {
-        ctx->usage = ctx->stream.usage;
+    if (ctx->events.has_usage) {
+        ctx->usage = ctx->events.usage;
         ctx->has_usage = 1;
     }
 }

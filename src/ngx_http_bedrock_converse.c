@@ -13,6 +13,10 @@
 /* JSON values a Converse answer may hold */
 #define NGX_BEDROCK_ANSWER_VALUES  (1024 * 1024)
 
+/* JSON values one stream event may hold, and the tool blocks of a stream */
+#define NGX_BEDROCK_EVENT_VALUES   (64 * 1024)
+#define NGX_BEDROCK_EVENTS_BLOCKS  1024
+
 
 static int ngx_cdecl ngx_bedrock_str_cmp(const void *one, const void *two);
 
@@ -623,6 +627,300 @@ ngx_bedrock_converse_set_guardrail(ngx_pool_t *pool, ngx_pool_t *temp,
 
     ngx_memcpy(out->data, body.data, body.len);
     out->len = body.len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The ConverseStream decoder: one frame at a time, the JSON parsed in a
+ * scratch pool the caller resets after each frame.  NGX_OK with ev set
+ * (NGX_BEDROCK_EVENT_NONE when there is nothing to send), NGX_DECLINED
+ * with err when the stream must end with an error, NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_bedrock_events_init(ngx_bedrock_events_t *es, ngx_pool_t *pool)
+{
+    ngx_memzero(es, sizeof(ngx_bedrock_events_t));
+
+    return ngx_array_init(&es->blocks, pool, 4,
+                          sizeof(ngx_bedrock_events_block_t));
+}
+
+
+ngx_int_t
+ngx_bedrock_events_next(ngx_bedrock_events_t *es, ngx_pool_t *scratch,
+    ngx_bedrock_es_message_t *msg, ngx_bedrock_event_t *ev,
+    ngx_bedrock_error_t *err)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                   *type;
+    ngx_uint_t                   i;
+    ngx_bedrock_json_t          *root, *v, *d, *t;
+    ngx_bedrock_events_block_t  *b;
+
+    ngx_memzero(ev, sizeof(ngx_bedrock_event_t));
+    ev->block = -1;
+    ev->tool = -1;
+
+    type = &msg->event_type;
+
+#define ngx_bedrock_event_is(s)                                              \
+    (type->len == sizeof(s) - 1 && ngx_strncmp(type->data, s, type->len) == 0)
+
+    /*
+     * after messageStop only the metadata (usage) has a place: other
+     * events are not even parsed
+     */
+
+    if (es->stopped
+        && msg->message_type.len == 5
+        && ngx_strncmp(msg->message_type.data, "event", 5) == 0
+        && !ngx_bedrock_event_is("metadata"))
+    {
+        return NGX_OK;
+    }
+
+    rc = ngx_bedrock_events_frame(scratch, msg, &root, err);
+
+    if (rc != NGX_OK) {
+        return (rc == NGX_DONE) ? NGX_OK : rc;
+    }
+
+    if (root == NULL || root->type != NGX_BEDROCK_JSON_OBJECT) {
+        ngx_bedrock_error_set(err, 502, "server_error", "upstream_error",
+                              "Bedrock sent an event that is not a JSON "
+                              "object.");
+        return NGX_DECLINED;
+    }
+
+    if (ngx_bedrock_json_int(ngx_bedrock_json_get(root, "contentBlockIndex"),
+                             &ev->block)
+        != NGX_OK)
+    {
+        ev->block = -1;
+    }
+
+    if (ngx_bedrock_event_is("messageStart")) {
+
+        if (!es->started) {
+            es->started = 1;
+            ev->type = NGX_BEDROCK_EVENT_START;
+        }
+
+    } else if (ngx_bedrock_event_is("contentBlockStart")) {
+
+        t = ngx_bedrock_json_get(ngx_bedrock_json_get(root, "start"),
+                                 "toolUse");
+
+        if (t == NULL) {
+            return NGX_OK;
+        }
+
+        if (es->blocks.nelts >= NGX_BEDROCK_EVENTS_BLOCKS) {
+            ngx_bedrock_error_set(err, 502, "server_error", "upstream_error",
+                                  "Bedrock sent more content blocks than "
+                                  "this gateway accepts.");
+            return NGX_DECLINED;
+        }
+
+        b = ngx_array_push(&es->blocks);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->block = ev->block;
+        b->tool = -1;
+
+        /*
+         * only the client's tools become tool calls: a server-side tool
+         * and its result are Bedrock's own business
+         */
+
+        if (ngx_bedrock_json_is_str(ngx_bedrock_json_get(t, "type"),
+                                    "server_tool_use"))
+        {
+            return NGX_OK;
+        }
+
+        v = ngx_bedrock_json_get(t, "toolUseId");
+        d = ngx_bedrock_json_get(t, "name");
+
+        if (v == NULL || v->type != NGX_BEDROCK_JSON_STRING
+            || d == NULL || d->type != NGX_BEDROCK_JSON_STRING)
+        {
+            ngx_bedrock_error_set(err, 502, "server_error", "upstream_error",
+                                  "Bedrock sent a tool call without a "
+                                  "string toolUseId and name.");
+            return NGX_DECLINED;
+        }
+
+        b->tool = es->tools++;
+
+        ev->type = NGX_BEDROCK_EVENT_TOOL_START;
+        ev->tool = b->tool;
+        ev->id = v->value;
+        ev->name = d->value;
+
+    } else if (ngx_bedrock_event_is("contentBlockDelta")) {
+
+        d = ngx_bedrock_json_get(root, "delta");
+
+        v = ngx_bedrock_json_get(d, "text");
+
+        if (v && v->type == NGX_BEDROCK_JSON_STRING) {
+            ev->type = NGX_BEDROCK_EVENT_TEXT;
+            ev->text = v->value;
+            return NGX_OK;
+        }
+
+        v = ngx_bedrock_json_get(ngx_bedrock_json_get(d, "toolUse"),
+                                 "input");
+
+        if (v && v->type == NGX_BEDROCK_JSON_STRING) {
+            b = es->blocks.elts;
+
+            for (i = es->blocks.nelts; i > 0; i--) {
+                if (b[i - 1].block == ev->block) {
+                    break;
+                }
+            }
+
+            if (i == 0 || b[i - 1].tool < 0) {
+                return NGX_OK;
+            }
+
+            ev->type = NGX_BEDROCK_EVENT_TOOL_INPUT;
+            ev->tool = b[i - 1].tool;
+            ev->text = v->value;
+            return NGX_OK;
+        }
+
+        t = ngx_bedrock_json_get(d, "reasoningContent");
+
+        if (t == NULL) {
+
+            /* citations, tool results, types added later: not shown */
+
+            return NGX_OK;
+        }
+
+        v = ngx_bedrock_json_get(t, "redactedContent");
+
+        if (v && v->type == NGX_BEDROCK_JSON_STRING) {
+            ev->type = NGX_BEDROCK_EVENT_REDACTED;
+            ev->text = v->value;
+            return NGX_OK;
+        }
+
+        ev->type = NGX_BEDROCK_EVENT_REASONING;
+
+        v = ngx_bedrock_json_get(t, "text");
+
+        if (v && v->type == NGX_BEDROCK_JSON_STRING) {
+            ev->text = v->value;
+        }
+
+        v = ngx_bedrock_json_get(t, "signature");
+
+        if (v && v->type == NGX_BEDROCK_JSON_STRING) {
+            ev->signature = v->value;
+        }
+
+    } else if (ngx_bedrock_event_is("contentBlockStop")) {
+        ev->type = NGX_BEDROCK_EVENT_BLOCK_STOP;
+
+    } else if (ngx_bedrock_event_is("messageStop")) {
+        v = ngx_bedrock_json_get(root, "stopReason");
+
+        es->stop_reason.data = es->stop_reason_data;
+        es->stop_reason.len = 0;
+
+        if (v && v->type == NGX_BEDROCK_JSON_STRING) {
+            es->stop_reason.len = ngx_min(v->value.len,
+                                          sizeof(es->stop_reason_data));
+            ngx_memcpy(es->stop_reason_data, v->value.data,
+                       es->stop_reason.len);
+        }
+
+        es->stopped = 1;
+        ev->type = NGX_BEDROCK_EVENT_STOP;
+
+    } else if (ngx_bedrock_event_is("metadata")) {
+        v = ngx_bedrock_json_get(root, "usage");
+
+        if (v) {
+            ngx_bedrock_usage(v, &es->usage);
+            es->has_usage = 1;
+            ev->type = NGX_BEDROCK_EVENT_USAGE;
+        }
+    }
+
+    /* event types added later: nothing to send */
+
+#undef ngx_bedrock_event_is
+
+    return NGX_OK;
+}
+
+
+/*
+ * A stream frame's payload parsed, for ConverseStream and for
+ * InvokeModelWithResponseStream alike: NGX_OK for an event (root may be
+ * NULL), NGX_DONE for a frame of another kind, NGX_DECLINED with err for
+ * an exception or error frame
+ */
+
+ngx_int_t
+ngx_bedrock_events_frame(ngx_pool_t *scratch, ngx_bedrock_es_message_t *msg,
+    ngx_bedrock_json_t **root, ngx_bedrock_error_t *err)
+{
+    ngx_int_t            rc;
+    ngx_str_t           *type, detail, error;
+    ngx_uint_t           budget;
+    ngx_bedrock_json_t  *v;
+
+    *root = NULL;
+    budget = NGX_BEDROCK_EVENT_VALUES;
+
+    if (msg->payload.len) {
+        rc = ngx_bedrock_json_parse(scratch, msg->payload.data,
+                                    msg->payload.len, &budget, root, &error);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
+    if ((msg->message_type.len == 9
+         && ngx_strncmp(msg->message_type.data, "exception", 9) == 0)
+        || (msg->message_type.len == 5
+            && ngx_strncmp(msg->message_type.data, "error", 5) == 0))
+    {
+        type = msg->exception_type.len ? &msg->exception_type
+                                       : &msg->error_code;
+
+        ngx_str_null(&detail);
+
+        v = ngx_bedrock_json_get(*root, "message");
+
+        if (v && v->type == NGX_BEDROCK_JSON_STRING && v->value.len) {
+            detail = v->value;
+
+        } else if (msg->error_message.len) {
+            detail = msg->error_message;
+        }
+
+        rc = ngx_bedrock_exception_error(scratch, type, &detail, err);
+
+        return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
+    }
+
+    if (msg->message_type.len != 5
+        || ngx_strncmp(msg->message_type.data, "event", 5) != 0)
+    {
+        return NGX_DONE;
+    }
 
     return NGX_OK;
 }

@@ -12,6 +12,8 @@
 #include <ngx_core.h>
 
 #include "ngx_http_bedrock_json.h"
+#include "ngx_http_bedrock_error.h"
+#include "ngx_http_bedrock_eventstream.h"
 
 
 /*
@@ -94,6 +96,56 @@ typedef struct {
 } ngx_bedrock_answer_t;
 
 
+/*
+ * A ConverseStream frame decoded: each Bedrock event becomes at most one
+ * of these, which a dialect's stream writer turns into its own events.
+ */
+
+typedef enum {
+    NGX_BEDROCK_EVENT_NONE = 0,     /* nothing a client sees */
+    NGX_BEDROCK_EVENT_START,        /* the first messageStart */
+    NGX_BEDROCK_EVENT_TOOL_START,   /* a client tool call: id, name, tool */
+    NGX_BEDROCK_EVENT_TEXT,         /* text */
+    NGX_BEDROCK_EVENT_TOOL_INPUT,   /* a piece of its JSON input: tool */
+    NGX_BEDROCK_EVENT_REASONING,    /* text and (or) signature */
+    NGX_BEDROCK_EVENT_REDACTED,     /* redacted reasoning: text */
+    NGX_BEDROCK_EVENT_BLOCK_STOP,
+    NGX_BEDROCK_EVENT_STOP,         /* messageStop: see stop_reason */
+    NGX_BEDROCK_EVENT_USAGE         /* metadata: see usage */
+} ngx_bedrock_event_e;
+
+
+typedef struct {
+    ngx_bedrock_event_e       type;
+    ngx_int_t                 block;    /* contentBlockIndex, -1: none */
+    ngx_int_t                 tool;     /* client tool calls from 0 */
+    ngx_str_t                 text;     /* data NULL: none */
+    ngx_str_t                 signature;
+    ngx_str_t                 id;
+    ngx_str_t                 name;
+} ngx_bedrock_event_t;
+
+
+typedef struct {
+    ngx_int_t                 block;
+    ngx_int_t                 tool;     /* -1: a server-side tool */
+} ngx_bedrock_events_block_t;
+
+
+/* the state of one ConverseStream, shared by every dialect */
+typedef struct {
+    ngx_array_t               blocks;   /* of ngx_bedrock_events_block_t */
+    ngx_uint_t                tools;
+    ngx_bedrock_usage_t       usage;
+    ngx_str_t                 stop_reason;
+    u_char                    stop_reason_data[32];
+
+    unsigned                  started:1;
+    unsigned                  stopped:1;  /* messageStop arrived */
+    unsigned                  has_usage:1;
+} ngx_bedrock_events_t;
+
+
 ngx_int_t ngx_bedrock_converse_init(ngx_bedrock_converse_t *conv,
     ngx_pool_t *pool, ngx_uint_t nturns);
 ngx_bedrock_block_t *ngx_bedrock_converse_block(ngx_bedrock_converse_t *conv,
@@ -115,6 +167,15 @@ ngx_int_t ngx_bedrock_converse_answer(ngx_pool_t *temp, u_char *data,
     size_t len, ngx_bedrock_answer_t *a);
 void ngx_bedrock_usage(ngx_bedrock_json_t *usage, ngx_bedrock_usage_t *u);
 ngx_int_t ngx_bedrock_sum(ngx_int_t a, ngx_int_t b);
+ngx_int_t ngx_bedrock_events_init(ngx_bedrock_events_t *es,
+    ngx_pool_t *pool);
+ngx_int_t ngx_bedrock_events_next(ngx_bedrock_events_t *es,
+    ngx_pool_t *scratch, ngx_bedrock_es_message_t *msg,
+    ngx_bedrock_event_t *ev, ngx_bedrock_error_t *err);
+ngx_int_t ngx_bedrock_events_frame(ngx_pool_t *scratch,
+    ngx_bedrock_es_message_t *msg, ngx_bedrock_json_t **root,
+    ngx_bedrock_error_t *err);
+
 ngx_int_t ngx_bedrock_concat(ngx_pool_t *pool, ngx_array_t *parts,
     ngx_str_t *out);
 

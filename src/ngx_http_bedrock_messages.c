@@ -56,9 +56,6 @@ static void ngx_bedrock_messages_stop_reason(ngx_bedrock_messages_stream_t *st,
 static ngx_int_t ngx_bedrock_messages_converse(
     ngx_bedrock_messages_ctx_t *ctx, ngx_bedrock_messages_request_t *req,
     ngx_bedrock_json_t *root);
-static ngx_int_t ngx_bedrock_messages_frame(ngx_pool_t *scratch,
-    ngx_bedrock_es_message_t *msg, ngx_bedrock_json_t **root,
-    ngx_bedrock_error_t *err);
 static ngx_int_t ngx_bedrock_messages_sse(ngx_pool_t *pool, ngx_str_t *type,
     ngx_str_t *json, ngx_str_t *sse);
 
@@ -733,50 +730,6 @@ ngx_bedrock_messages_stop_reason(ngx_bedrock_messages_stream_t *st,
 
 
 /*
- * A stream frame's payload parsed: NGX_OK for an event (root may be NULL),
- * NGX_DONE for a frame of another kind, NGX_DECLINED with err for an
- * exception or error frame
- */
-
-static ngx_int_t
-ngx_bedrock_messages_frame(ngx_pool_t *scratch, ngx_bedrock_es_message_t *msg,
-    ngx_bedrock_json_t **root, ngx_bedrock_error_t *err)
-{
-    ngx_int_t   rc;
-    ngx_str_t   error;
-    ngx_uint_t  budget;
-
-    *root = NULL;
-    budget = NGX_BEDROCK_MESSAGES_EVENT_VALUES;
-
-    if (msg->payload.len) {
-        rc = ngx_bedrock_json_parse(scratch, msg->payload.data,
-                                    msg->payload.len, &budget, root, &error);
-        if (rc == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-    }
-
-    if ((msg->message_type.len == 9
-         && ngx_strncmp(msg->message_type.data, "exception", 9) == 0)
-        || (msg->message_type.len == 5
-            && ngx_strncmp(msg->message_type.data, "error", 5) == 0))
-    {
-        rc = ngx_bedrock_stream_exception(scratch, msg, *root, err);
-        return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
-    }
-
-    if (msg->message_type.len != 5
-        || ngx_strncmp(msg->message_type.data, "event", 5) != 0)
-    {
-        return NGX_DONE;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
  * One InvokeModelWithResponseStream frame: a "chunk" event's base64
  * "bytes" hold one Anthropic stream event, sent on as it is under its
  * own "event:" name, which the Anthropic SDKs dispatch on.  NGX_DECLINED
@@ -797,7 +750,7 @@ ngx_bedrock_messages_chunk(ngx_bedrock_messages_stream_t *st,
     ngx_str_null(sse);
     st->content = 0;
 
-    rc = ngx_bedrock_messages_frame(scratch, msg, &root, err);
+    rc = ngx_bedrock_events_frame(scratch, msg, &root, err);
 
     if (rc != NGX_OK) {
         return (rc == NGX_DONE) ? NGX_OK : rc;
@@ -2059,14 +2012,11 @@ ngx_bedrock_messages_block_stop(ngx_bedrock_messages_stream_t *st,
 
 static void
 ngx_bedrock_messages_block_start(ngx_bedrock_messages_stream_t *st,
-    ngx_bedrock_jw_t *w, ngx_int_t block, ngx_uint_t kind,
-    ngx_bedrock_json_t *tool, ngx_str_t *redacted)
+    ngx_bedrock_jw_t *w, ngx_bedrock_event_t *ev, ngx_uint_t kind)
 {
-    ngx_bedrock_json_t  *v;
-
     ngx_bedrock_messages_block_stop(st, w);
 
-    st->block = block;
+    st->block = ev->block;
     st->kind = kind;
 
     ngx_bedrock_messages_event(w, "content_block_start");
@@ -2089,11 +2039,9 @@ ngx_bedrock_messages_block_start(ngx_bedrock_messages_stream_t *st,
     case NGX_BEDROCK_MS_TOOL:
         ngx_bedrock_jw_cstr(w, "tool_use");
         ngx_bedrock_jw_key(w, "id");
-        v = ngx_bedrock_json_get(tool, "toolUseId");
-        ngx_bedrock_jw_str(w, &v->value);
+        ngx_bedrock_jw_str(w, &ev->id);
         ngx_bedrock_jw_key(w, "name");
-        v = ngx_bedrock_json_get(tool, "name");
-        ngx_bedrock_jw_str(w, &v->value);
+        ngx_bedrock_jw_str(w, &ev->name);
         ngx_bedrock_jw_key(w, "input");
         ngx_bedrock_jw_obj(w);
         ngx_bedrock_jw_obj_end(w);
@@ -2102,7 +2050,7 @@ ngx_bedrock_messages_block_start(ngx_bedrock_messages_stream_t *st,
     case NGX_BEDROCK_MS_REDACTED:
         ngx_bedrock_jw_cstr(w, "redacted_thinking");
         ngx_bedrock_jw_key(w, "data");
-        ngx_bedrock_jw_str(w, redacted);
+        ngx_bedrock_jw_str(w, &ev->text);
         break;
 
     default:
@@ -2141,17 +2089,17 @@ ngx_bedrock_messages_delta(ngx_bedrock_messages_stream_t *st,
 
 static void
 ngx_bedrock_messages_final(ngx_bedrock_messages_stream_t *st,
-    ngx_bedrock_jw_t *w)
+    ngx_bedrock_events_t *es, ngx_bedrock_jw_t *w)
 {
     ngx_bedrock_messages_event(w, "message_delta");
     ngx_bedrock_jw_key(w, "delta");
     ngx_bedrock_jw_obj(w);
     ngx_bedrock_jw_key(w, "stop_reason");
-    ngx_bedrock_jw_cstr(w, ngx_bedrock_messages_stop(&st->stop_reason));
+    ngx_bedrock_jw_cstr(w, ngx_bedrock_messages_stop(&es->stop_reason));
     ngx_bedrock_jw_key(w, "stop_sequence");
     ngx_bedrock_jw_null(w);
     ngx_bedrock_jw_obj_end(w);
-    ngx_bedrock_messages_usage_json(w, &st->usage);
+    ngx_bedrock_messages_usage_json(w, &es->usage);
     ngx_bedrock_messages_event_end(w);
 
     ngx_bedrock_messages_event(w, "message_stop");
@@ -2162,64 +2110,34 @@ ngx_bedrock_messages_final(ngx_bedrock_messages_stream_t *st,
 
 
 /*
- * One ConverseStream frame as Anthropic stream events.  Converse gives the
- * usage in "metadata", after messageStop: message_delta and message_stop
- * wait for it (or for the end of the stream, ngx_bedrock_messages_end()).
+ * One decoded ConverseStream event as Anthropic stream events.  Converse
+ * gives the usage in "metadata", after messageStop: message_delta and
+ * message_stop wait for it (or for the end of the stream,
+ * ngx_bedrock_messages_end()).  Converse starts no text or reasoning
+ * block: their first delta does.
  */
 
 ngx_int_t
 ngx_bedrock_messages_converse_event(ngx_bedrock_messages_stream_t *st,
-    ngx_pool_t *scratch, ngx_bedrock_es_message_t *msg, ngx_str_t *sse,
-    ngx_bedrock_error_t *err)
+    ngx_bedrock_events_t *es, ngx_bedrock_event_t *ev, ngx_pool_t *scratch,
+    ngx_str_t *sse)
 {
-    ngx_int_t            rc, block;
-    ngx_str_t           *type, reason;
-    ngx_bedrock_jw_t     w;
-    ngx_bedrock_json_t  *root, *v, *d, *r, *t;
+    ngx_bedrock_jw_t  w;
 
     ngx_str_null(sse);
     st->content = 0;
 
-    type = &msg->event_type;
-
-    if (st->delta_sent) {
+    if (st->delta_sent || ev->type == NGX_BEDROCK_EVENT_NONE) {
         return NGX_OK;
-    }
-
-    rc = ngx_bedrock_messages_frame(scratch, msg, &root, err);
-
-    if (rc != NGX_OK) {
-        return (rc == NGX_DONE) ? NGX_OK : rc;
-    }
-
-    if (root == NULL || root->type != NGX_BEDROCK_JSON_OBJECT) {
-        ngx_bedrock_error_set(err, 502, "server_error", "upstream_error",
-                              "Bedrock sent an event that is not a JSON "
-                              "object.");
-        return NGX_DECLINED;
     }
 
     if (ngx_bedrock_jw_init(&w, scratch, 512, 0) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    block = -1;
-    v = ngx_bedrock_json_get(root, "contentBlockIndex");
+    switch (ev->type) {
 
-    if (v && ngx_bedrock_json_int(v, &block) != NGX_OK) {
-        block = -1;
-    }
-
-#define ngx_bedrock_event_is(s)                                              \
-    (type->len == sizeof(s) - 1 && ngx_strncmp(type->data, s, type->len) == 0)
-
-    if (ngx_bedrock_event_is("messageStart")) {
-        if (st->started) {
-            return NGX_OK;
-        }
-
-        st->started = 1;
-
+    case NGX_BEDROCK_EVENT_START:
         ngx_bedrock_messages_event(&w, "message_start");
         ngx_bedrock_jw_key(&w, "message");
         ngx_bedrock_jw_obj(&w);
@@ -2238,117 +2156,67 @@ ngx_bedrock_messages_converse_event(ngx_bedrock_messages_stream_t *st,
         ngx_bedrock_jw_null(&w);
         ngx_bedrock_jw_key(&w, "stop_sequence");
         ngx_bedrock_jw_null(&w);
-        ngx_bedrock_messages_usage_json(&w, &st->usage);
+        ngx_bedrock_messages_usage_json(&w, &es->usage);
         ngx_bedrock_jw_obj_end(&w);
         ngx_bedrock_messages_event_end(&w);
+        break;
 
-    } else if (ngx_bedrock_event_is("contentBlockStart")) {
-        t = ngx_bedrock_json_get(ngx_bedrock_json_get(root, "start"),
-                                 "toolUse");
+    case NGX_BEDROCK_EVENT_TOOL_START:
+        ngx_bedrock_messages_block_start(st, &w, ev, NGX_BEDROCK_MS_TOOL);
+        st->content = 1;
+        break;
 
-        if (t) {
-            v = ngx_bedrock_json_get(t, "toolUseId");
-            d = ngx_bedrock_json_get(t, "name");
-
-            if (v == NULL || v->type != NGX_BEDROCK_JSON_STRING
-                || d == NULL || d->type != NGX_BEDROCK_JSON_STRING)
-            {
-                ngx_bedrock_error_set(err, 502, "server_error",
-                                      "upstream_error",
-                                      "Bedrock started a tool call without "
-                                      "its id or name.");
-                return NGX_DECLINED;
-            }
-
-            ngx_bedrock_messages_block_start(st, &w, block,
-                                             NGX_BEDROCK_MS_TOOL, t, NULL);
-            st->content = 1;
+    case NGX_BEDROCK_EVENT_TEXT:
+        if (st->kind != NGX_BEDROCK_MS_TEXT || st->block != ev->block) {
+            ngx_bedrock_messages_block_start(st, &w, ev, NGX_BEDROCK_MS_TEXT);
         }
 
-    } else if (ngx_bedrock_event_is("contentBlockDelta")) {
-        d = ngx_bedrock_json_get(root, "delta");
+        ngx_bedrock_messages_delta(st, &w, "text_delta", "text", &ev->text);
+        break;
 
-        v = ngx_bedrock_json_get(d, "text");
-        r = ngx_bedrock_json_get(d, "reasoningContent");
-        t = ngx_bedrock_json_get(ngx_bedrock_json_get(d, "toolUse"),
-                                 "input");
+    case NGX_BEDROCK_EVENT_REDACTED:
+        ngx_bedrock_messages_block_start(st, &w, ev, NGX_BEDROCK_MS_REDACTED);
+        st->content = 1;
+        break;
 
-        if (v && v->type == NGX_BEDROCK_JSON_STRING) {
-            if (st->kind != NGX_BEDROCK_MS_TEXT || st->block != block) {
-                ngx_bedrock_messages_block_start(st, &w, block,
-                                                 NGX_BEDROCK_MS_TEXT, NULL,
-                                                 NULL);
-            }
+    case NGX_BEDROCK_EVENT_REASONING:
+        if (st->kind != NGX_BEDROCK_MS_THINKING || st->block != ev->block) {
+            ngx_bedrock_messages_block_start(st, &w, ev,
+                                             NGX_BEDROCK_MS_THINKING);
+        }
 
-            ngx_bedrock_messages_delta(st, &w, "text_delta", "text",
-                                       &v->value);
+        if (ev->text.data) {
+            ngx_bedrock_messages_delta(st, &w, "thinking_delta", "thinking",
+                                       &ev->text);
+        }
 
-        } else if (r) {
-            v = ngx_bedrock_json_get(r, "redactedContent");
+        if (ev->signature.data) {
+            ngx_bedrock_messages_delta(st, &w, "signature_delta",
+                                       "signature", &ev->signature);
+        }
 
-            if (v && v->type == NGX_BEDROCK_JSON_STRING) {
-                ngx_bedrock_messages_block_start(st, &w, block,
-                                                 NGX_BEDROCK_MS_REDACTED,
-                                                 NULL, &v->value);
-                st->content = 1;
+        break;
 
-            } else {
-                if (st->kind != NGX_BEDROCK_MS_THINKING
-                    || st->block != block)
-                {
-                    ngx_bedrock_messages_block_start(st, &w, block,
-                                                     NGX_BEDROCK_MS_THINKING,
-                                                     NULL, NULL);
-                }
-
-                v = ngx_bedrock_json_get(r, "text");
-
-                if (v && v->type == NGX_BEDROCK_JSON_STRING) {
-                    ngx_bedrock_messages_delta(st, &w, "thinking_delta",
-                                               "thinking", &v->value);
-                }
-
-                v = ngx_bedrock_json_get(r, "signature");
-
-                if (v && v->type == NGX_BEDROCK_JSON_STRING) {
-                    ngx_bedrock_messages_delta(st, &w, "signature_delta",
-                                               "signature", &v->value);
-                }
-            }
-
-        } else if (t && t->type == NGX_BEDROCK_JSON_STRING
-                   && st->kind == NGX_BEDROCK_MS_TOOL)
-        {
+    case NGX_BEDROCK_EVENT_TOOL_INPUT:
+        if (st->kind == NGX_BEDROCK_MS_TOOL && st->block == ev->block) {
             ngx_bedrock_messages_delta(st, &w, "input_json_delta",
-                                       "partial_json", &t->value);
+                                       "partial_json", &ev->text);
         }
 
-    } else if (ngx_bedrock_event_is("contentBlockStop")) {
+        break;
+
+    case NGX_BEDROCK_EVENT_BLOCK_STOP:
+    case NGX_BEDROCK_EVENT_STOP:
         ngx_bedrock_messages_block_stop(st, &w);
+        break;
 
-    } else if (ngx_bedrock_event_is("messageStop")) {
-        ngx_bedrock_messages_block_stop(st, &w);
-
-        ngx_str_set(&reason, "end_turn");
-        v = ngx_bedrock_json_get(root, "stopReason");
-
-        if (v && v->type == NGX_BEDROCK_JSON_STRING) {
-            reason = v->value;
+    default: /* NGX_BEDROCK_EVENT_USAGE */
+        if (es->stopped) {
+            ngx_bedrock_messages_final(st, es, &w);
         }
 
-        ngx_bedrock_messages_stop_reason(st, &reason);
-        st->stopped = 1;
-
-    } else if (ngx_bedrock_event_is("metadata")) {
-        ngx_bedrock_usage(ngx_bedrock_json_get(root, "usage"), &st->usage);
-        st->has_usage = 1;
-
-        if (st->stopped) {
-            ngx_bedrock_messages_final(st, &w);
-        }
+        break;
     }
-
-#undef ngx_bedrock_event_is
 
     return ngx_bedrock_jw_finish(&w, sse);
 }
@@ -2358,13 +2226,13 @@ ngx_bedrock_messages_converse_event(ngx_bedrock_messages_stream_t *st,
 
 ngx_int_t
 ngx_bedrock_messages_end(ngx_bedrock_messages_stream_t *st,
-    ngx_pool_t *scratch, ngx_str_t *sse)
+    ngx_bedrock_events_t *es, ngx_pool_t *scratch, ngx_str_t *sse)
 {
     ngx_bedrock_jw_t  w;
 
     ngx_str_null(sse);
 
-    if (st->delta_sent || !st->stopped) {
+    if (st->delta_sent || !es->stopped) {
         return NGX_OK;
     }
 
@@ -2372,7 +2240,7 @@ ngx_bedrock_messages_end(ngx_bedrock_messages_stream_t *st,
         return NGX_ERROR;
     }
 
-    ngx_bedrock_messages_final(st, &w);
+    ngx_bedrock_messages_final(st, es, &w);
 
     return ngx_bedrock_jw_finish(&w, sse);
 }

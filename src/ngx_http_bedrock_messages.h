@@ -90,10 +90,10 @@ ngx_int_t ngx_bedrock_messages_chunk(ngx_bedrock_messages_stream_t *st,
     ngx_pool_t *scratch, ngx_bedrock_es_message_t *msg, ngx_str_t *sse,
     ngx_bedrock_error_t *err);
 ngx_int_t ngx_bedrock_messages_converse_event(
-    ngx_bedrock_messages_stream_t *st, ngx_pool_t *scratch,
-    ngx_bedrock_es_message_t *msg, ngx_str_t *sse, ngx_bedrock_error_t *err);
+    ngx_bedrock_messages_stream_t *st, ngx_bedrock_events_t *es,
+    ngx_bedrock_event_t *ev, ngx_pool_t *scratch, ngx_str_t *sse);
 ngx_int_t ngx_bedrock_messages_end(ngx_bedrock_messages_stream_t *st,
-    ngx_pool_t *scratch, ngx_str_t *sse);
+    ngx_bedrock_events_t *es, ngx_pool_t *scratch, ngx_str_t *sse);
 ngx_int_t ngx_bedrock_messages_stream_error(ngx_pool_t *pool,
     ngx_bedrock_error_t *err, ngx_str_t *sse);
 

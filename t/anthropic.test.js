@@ -396,7 +396,9 @@ describe('recorded ConverseStream answers through /v1/messages', () => {
         const failed = rec.frames.some((f) => f.headers[':message-type'] !== 'event');
         const text = events.filter((f) => f.headers[':event-type'] === 'contentBlockDelta' && f.payload.delta.text)
             .map((f) => f.payload.delta.text).join('');
-        const tools = events.filter((f) => f.headers[':event-type'] === 'contentBlockStart' && f.payload.start.toolUse);
+        // a server-side tool is Bedrock's business: the client sees no tool_use for it
+        const tools = events.filter((f) => f.headers[':event-type'] === 'contentBlockStart' &&
+            f.payload.start.toolUse && f.payload.start.toolUse.type !== 'server_tool_use');
         const stop = events.find((f) => f.headers[':event-type'] === 'messageStop');
 
         for (const seed of [1, 2]) {

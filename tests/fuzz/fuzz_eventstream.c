@@ -9,12 +9,15 @@
 
 #include "ngx_fuzz.h"
 #include "ngx_http_bedrock_stream.h"
+#include "ngx_http_bedrock_messages.h"
 
 
 /*
  * A ConverseStream body, split into random reads, through the event-stream
- * decoder and the stream translator, the way ngx_http_bedrock_stream_feed()
- * and ngx_http_bedrock_stream_finish() use them.
+ * decoder, the Converse core's event decoder and both dialects' stream
+ * writers (OpenAI chunks and Anthropic events, each checked), the way
+ * ngx_http_bedrock_stream_feed() and ngx_http_bedrock_stream_finish() use
+ * them.
  *
  * Input: byte 0 picks the decoder's max, byte 1 bit 0 sets include_usage
  * and bit 1 keeps the checksums as they are (else they are made right, so
@@ -29,6 +32,7 @@
 static void ngx_fuzz_es_checksums(u_char *p, size_t size);
 static uint32_t ngx_fuzz_es_next(uint32_t *state);
 static void ngx_fuzz_es_error(ngx_pool_t *scratch, ngx_bedrock_error_t *err);
+static void ngx_fuzz_es_anthropic(ngx_str_t *sse);
 
 
 static size_t  ngx_fuzz_es_max[] = {
@@ -46,10 +50,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_str_t                  sse;
     ngx_pool_t                *pool, *scratch;
     ngx_uint_t                 done;
-    ngx_bedrock_error_t        err;
-    ngx_bedrock_stream_t       st;
-    ngx_bedrock_es_decoder_t   d;
-    ngx_bedrock_es_message_t   msg;
+    ngx_bedrock_event_t                ev;
+    ngx_bedrock_error_t                err;
+    ngx_bedrock_events_t               es;
+    ngx_bedrock_stream_t               st;
+    ngx_bedrock_es_decoder_t           d;
+    ngx_bedrock_es_message_t           msg;
+    ngx_bedrock_messages_stream_t      ms;
 
     if (size < NGX_FUZZ_ES_HEADER) {
         return 0;
@@ -63,10 +70,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     d.max = ngx_fuzz_es_max[data[0] & 7];
 
     ngx_memzero(&st, sizeof(ngx_bedrock_stream_t));
+    ngx_memzero(&ms, sizeof(ngx_bedrock_messages_stream_t));
 
-    if (ngx_bedrock_stream_init(&st, pool) != NGX_OK) {
-        ngx_fuzz_abort("ngx_bedrock_stream_init() failed");
+    if (ngx_bedrock_events_init(&es, pool) != NGX_OK) {
+        ngx_fuzz_abort("ngx_bedrock_events_init() failed");
     }
+
+    ngx_str_set(&ms.model, "amazon.nova-lite-v1:0");
+    ngx_str_set(&ms.id, "msg_fuzz");
+    ms.block = -1;
 
     ngx_str_set(&st.model, "anthropic.claude-3-haiku-20240307-v1:0");
     ngx_str_set(&st.id, "chatcmpl-fuzz");
@@ -142,13 +154,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 break;
             }
 
-            rc = ngx_bedrock_stream_event(&st, scratch, &msg, &sse, &err);
+            rc = ngx_bedrock_events_next(&es, scratch, &msg, &ev, &err);
 
             if (rc == NGX_ERROR) {
 
                 /* only a failed allocation may do this */
 
-                ngx_fuzz_abort("ngx_bedrock_stream_event() failed");
+                ngx_fuzz_abort("ngx_bedrock_events_next() failed");
             }
 
             if (rc == NGX_DECLINED) {
@@ -158,9 +170,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 break;
             }
 
+            if (ngx_bedrock_stream_event(&st, &es, &ev, scratch, &sse)
+                != NGX_OK)
+            {
+                ngx_fuzz_abort("ngx_bedrock_stream_event() failed");
+            }
+
             if (sse.len) {
                 ngx_fuzz_sse(&sse, "a chunk");
             }
+
+            if (ngx_bedrock_messages_converse_event(&ms, &es, &ev, scratch,
+                                                    &sse)
+                != NGX_OK)
+            {
+                ngx_fuzz_abort("ngx_bedrock_messages_converse_event() "
+                               "failed");
+            }
+
+            ngx_fuzz_es_anthropic(&sse);
 
             ngx_reset_pool(scratch);
         }
@@ -168,11 +196,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(piece);
     }
 
-    if (!done && !st.stopped) {
+    if (!done && !es.stopped) {
         ngx_bedrock_error_set(&err, 502, "server_error",
                               "upstream_error", "The Bedrock stream ended "
                               "before the answer was complete.");
         ngx_fuzz_es_error(scratch, &err);
+
+    } else if (!done) {
+        if (ngx_bedrock_messages_end(&ms, &es, scratch, &sse) != NGX_OK) {
+            ngx_fuzz_abort("ngx_bedrock_messages_end() failed");
+        }
+
+        ngx_fuzz_es_anthropic(&sse);
     }
 
     free(body);
@@ -226,6 +261,53 @@ ngx_fuzz_es_error(ngx_pool_t *scratch, ngx_bedrock_error_t *err)
     }
 
     ngx_fuzz_sse(&sse, "an error event");
+}
+
+
+/* Anthropic events: "event: <type>\ndata: <JSON object>\n\n", repeated */
+
+static void
+ngx_fuzz_es_anthropic(ngx_str_t *sse)
+{
+    u_char     *p, *last, *nl, *end;
+    ngx_str_t   data;
+
+    p = sse->data;
+    last = p + sse->len;
+
+    while (p < last) {
+        if (last - p < 8 || ngx_strncmp(p, "event: ", 7) != 0) {
+            ngx_fuzz_fail("an Anthropic event", sse);
+        }
+
+        for (nl = p + 7;
+             nl < last && ((*nl >= 'a' && *nl <= 'z') || *nl == '_');
+             nl++)
+        {
+            /* void */
+        }
+
+        if (nl == p + 7 || nl == last || *nl != '\n') {
+            ngx_fuzz_fail("an Anthropic event name", sse);
+        }
+
+        for (end = nl + 1; end + 1 < last; end++) {
+            if (end[0] == '\n' && end[1] == '\n') {
+                break;
+            }
+        }
+
+        if (end + 1 >= last) {
+            ngx_fuzz_fail("an Anthropic event", sse);
+        }
+
+        data.data = nl + 1;
+        data.len = end + 2 - data.data;
+
+        ngx_fuzz_sse(&data, "an Anthropic event's data");
+
+        p = end + 2;
+    }
 }
 
 

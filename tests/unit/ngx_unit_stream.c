@@ -99,6 +99,8 @@ ngx_unit_stream_recording(char *dir, char *file)
     ngx_unit_text_t            text, expected;
     ngx_bedrock_json_t       **ev, *choice, *delta, *v;
     ngx_bedrock_error_t        err;
+    ngx_bedrock_event_t        e;
+    ngx_bedrock_events_t       es;
     ngx_bedrock_stream_t       st;
     ngx_bedrock_es_decoder_t   d;
     ngx_bedrock_es_message_t   msg;
@@ -149,7 +151,7 @@ ngx_unit_stream_recording(char *dir, char *file)
 
     ngx_memzero(&st, sizeof(ngx_bedrock_stream_t));
 
-    if (ngx_bedrock_stream_init(&st, pool) != NGX_OK) {
+    if (ngx_bedrock_events_init(&es, pool) != NGX_OK) {
         goto done;
     }
 
@@ -177,9 +179,20 @@ ngx_unit_stream_recording(char *dir, char *file)
             break;
         }
 
-        rc = ngx_bedrock_stream_event(&st, scratch, &msg, &sse, &err);
+        rc = ngx_bedrock_events_next(&es, scratch, &msg, &e, &err);
 
         if (rc == NGX_ERROR) {
+            ngx_unit_note(pool, &failure, "ngx_bedrock_events_next() "
+                          "failed");
+            break;
+        }
+
+        ngx_str_null(&sse);
+
+        if (rc == NGX_OK
+            && ngx_bedrock_stream_event(&st, &es, &e, scratch, &sse)
+               != NGX_OK)
+        {
             ngx_unit_note(pool, &failure, "ngx_bedrock_stream_event() "
                           "failed");
             break;
@@ -245,7 +258,7 @@ ngx_unit_stream_recording(char *dir, char *file)
                       "stream");
     }
 
-    if (exception.len == 0 && (!stopped || !st.stopped)) {
+    if (exception.len == 0 && (!stopped || !es.stopped)) {
         ngx_unit_note(pool, &failure, "no finish_reason");
     }
 
