@@ -57,12 +57,11 @@ static ngx_int_t ngx_bedrock_chat_image(ngx_bedrock_chat_ctx_t *ctx,
 static ngx_int_t ngx_bedrock_chat_tool_calls(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_json_t *calls, ngx_uint_t i);
 static ngx_int_t ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx,
-    ngx_bedrock_jw_t *w, ngx_bedrock_json_t *tools,
-    ngx_bedrock_json_t *choice);
+    ngx_bedrock_json_t *tools, ngx_bedrock_json_t *choice);
 static ngx_int_t ngx_bedrock_chat_tool_allowed(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_json_t *allowed, ngx_str_t *name);
 static ngx_int_t ngx_bedrock_chat_inference(ngx_bedrock_chat_ctx_t *ctx,
-    ngx_bedrock_jw_t *w, ngx_bedrock_json_t *root);
+    ngx_bedrock_json_t *root);
 static ngx_int_t ngx_bedrock_cleanup(ngx_pool_t *pool,
     ngx_pool_cleanup_pt handler, void *data);
 static void ngx_bedrock_scratch_free(void *data);
@@ -295,6 +294,17 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
                                    "or assistant message with content");
     }
 
+    rc = ngx_bedrock_chat_inference(&ctx, root);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_bedrock_chat_tools(&ctx, ngx_bedrock_json_get(root, "tools"),
+                                ngx_bedrock_json_get(root, "tool_choice"));
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     /* the Converse request */
 
     if (ngx_bedrock_jw_init(&w, temp, len + 256, NGX_BEDROCK_BODY_MAX)
@@ -307,18 +317,8 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
 
     ngx_bedrock_converse_messages(&ctx.conv, &w);
     ngx_bedrock_converse_system(&ctx.conv, &w);
-
-    rc = ngx_bedrock_chat_inference(&ctx, &w, root);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_bedrock_chat_tools(&ctx, &w, ngx_bedrock_json_get(root, "tools"),
-                                ngx_bedrock_json_get(root, "tool_choice"));
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
+    ngx_bedrock_converse_inference(&ctx.conv, &w);
+    ngx_bedrock_converse_tools(&ctx.conv, &w);
     ngx_bedrock_converse_guardrail(&req->guardrail, req->stream, &w);
 
     ngx_bedrock_jw_obj_end(&w);
@@ -836,14 +836,13 @@ ngx_bedrock_chat_tool_calls(ngx_bedrock_chat_ctx_t *ctx,
 
 
 static ngx_int_t
-ngx_bedrock_chat_inference(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
+ngx_bedrock_chat_inference(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_json_t *root)
 {
     char                *name;
     double               d;
     ngx_int_t            n;
-    ngx_str_t            one = ngx_string("1");
-    ngx_uint_t           open;
+    ngx_str_t           *seq;
     ngx_bedrock_json_t  *max, *temp, *top_p, *stop, *s;
 
     name = "max_completion_tokens";
@@ -903,72 +902,46 @@ ngx_bedrock_chat_inference(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
         }
     }
 
-    open = 0;
-
-#define ngx_bedrock_inference_open()                                         \
-    if (!open) {                                                             \
-        ngx_bedrock_jw_key(w, "inferenceConfig");                            \
-        ngx_bedrock_jw_obj(w);                                               \
-        open = 1;                                                            \
-    }
-
     if (!ngx_bedrock_json_is_null(max)) {
-        ngx_bedrock_inference_open();
-        ngx_bedrock_jw_key(w, "maxTokens");
-        ngx_bedrock_jw_number(w, &max->value);
+        ctx->conv.max_tokens = max->value;
     }
 
     if (!ngx_bedrock_json_is_null(temp)) {
-        ngx_bedrock_inference_open();
-        ngx_bedrock_jw_key(w, "temperature");
 
         /* OpenAI's range is 0..2, Bedrock's is 0..1: clamp */
 
         (void) ngx_bedrock_json_double(temp, &d);
-        ngx_bedrock_jw_number(w, d > 1 ? &one : &temp->value);
+
+        if (d > 1) {
+            ngx_str_set(&ctx->conv.temperature, "1");
+
+        } else {
+            ctx->conv.temperature = temp->value;
+        }
     }
 
     if (!ngx_bedrock_json_is_null(top_p)) {
-        ngx_bedrock_inference_open();
-        ngx_bedrock_jw_key(w, "topP");
-        ngx_bedrock_jw_number(w, &top_p->value);
+        ctx->conv.top_p = top_p->value;
     }
 
-    if (!ngx_bedrock_json_is_null(stop)) {
-
-        if (stop->type == NGX_BEDROCK_JSON_STRING) {
-            s = (stop->value.len) ? stop : NULL;
-
-        } else {
-            for (s = stop->child; s && s->value.len == 0; s = s->next) {
-                /* void */
-            }
-        }
-
-        if (s) {
-            ngx_bedrock_inference_open();
-            ngx_bedrock_jw_key(w, "stopSequences");
-            ngx_bedrock_jw_arr(w);
-
-            if (stop->type == NGX_BEDROCK_JSON_STRING) {
-                ngx_bedrock_jw_str(w, &stop->value);
-
-            } else {
-                for (s = stop->child; s; s = s->next) {
-                    if (s->value.len) {
-                        ngx_bedrock_jw_str(w, &s->value);
-                    }
-                }
-            }
-
-            ngx_bedrock_jw_arr_end(w);
-        }
+    if (ngx_bedrock_json_is_null(stop)) {
+        return NGX_OK;
     }
 
-#undef ngx_bedrock_inference_open
+    for (s = (stop->type == NGX_BEDROCK_JSON_STRING) ? stop : stop->child;
+         s;
+         s = (stop->type == NGX_BEDROCK_JSON_STRING) ? NULL : s->next)
+    {
+        if (s->value.len == 0) {
+            continue;
+        }
 
-    if (open) {
-        ngx_bedrock_jw_obj_end(w);
+        seq = ngx_array_push(&ctx->conv.stop);
+        if (seq == NULL) {
+            return NGX_ERROR;
+        }
+
+        *seq = s->value;
     }
 
     return NGX_OK;
@@ -976,14 +949,15 @@ ngx_bedrock_chat_inference(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
 
 
 static ngx_int_t
-ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
-    ngx_bedrock_json_t *tools, ngx_bedrock_json_t *choice)
+ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *tools,
+    ngx_bedrock_json_t *choice)
 {
     ngx_int_t            rc;
     ngx_str_t            forced;
     ngx_uint_t           i, any, none, autom, has_tools;
     ngx_bedrock_json_t  *t, *type, *fn, *fname, *desc, *params, *allowed;
     ngx_bedrock_json_t  *mode;
+    ngx_bedrock_tool_t  *tool;
 
     any = 0;
     none = 0;
@@ -1148,17 +1122,9 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
         }
     }
 
-    /*
-     * Converse has no "none": the tools are left out, but a history with
-     * tool calls is accepted only together with a toolConfig, which then
-     * names just the history's tools
-     */
+    /* Converse has no "none": the tools are left out */
 
-    if (none) {
-        has_tools = 0;
-    }
-
-    if (!has_tools && ctx->conv.history_tools.nelts == 0) {
+    if (none || !has_tools) {
         return NGX_OK;
     }
 
@@ -1186,85 +1152,43 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_jw_t *w,
         }
     }
 
-    ngx_bedrock_jw_key(w, "toolConfig");
-    ngx_bedrock_jw_obj(w);
-    ngx_bedrock_jw_key(w, "tools");
-    ngx_bedrock_jw_arr(w);
+    for (t = tools->child; t; t = t->next) {
+        fn = ngx_bedrock_json_get(t, "function");
+        fname = ngx_bedrock_json_get(fn, "name");
+        desc = ngx_bedrock_json_get(fn, "description");
+        params = ngx_bedrock_json_get(fn, "parameters");
 
-    if (has_tools) {
-        for (t = tools->child; t; t = t->next) {
-            fn = ngx_bedrock_json_get(t, "function");
-            fname = ngx_bedrock_json_get(fn, "name");
-            desc = ngx_bedrock_json_get(fn, "description");
-            params = ngx_bedrock_json_get(fn, "parameters");
-
-            if (allowed
-                && ngx_bedrock_chat_tool_allowed(ctx, allowed, &fname->value)
-                   != NGX_OK)
-            {
-                continue;
-            }
-
-            ngx_bedrock_jw_obj(w);
-            ngx_bedrock_jw_key(w, "toolSpec");
-            ngx_bedrock_jw_obj(w);
-            ngx_bedrock_jw_key(w, "name");
-            ngx_bedrock_jw_str(w, &fname->value);
-
-            if (!ngx_bedrock_json_is_null(desc) && desc->value.len) {
-                ngx_bedrock_jw_key(w, "description");
-                ngx_bedrock_jw_str(w, &desc->value);
-            }
-
-            ngx_bedrock_jw_key(w, "inputSchema");
-            ngx_bedrock_jw_obj(w);
-            ngx_bedrock_jw_key(w, "json");
-
-            if (ngx_bedrock_json_is_null(params)) {
-                ngx_bedrock_jw_obj(w);
-                ngx_bedrock_jw_key(w, "type");
-                ngx_bedrock_jw_cstr(w, "object");
-                ngx_bedrock_jw_key(w, "properties");
-                ngx_bedrock_jw_obj(w);
-                ngx_bedrock_jw_obj_end(w);
-                ngx_bedrock_jw_obj_end(w);
-
-            } else {
-                ngx_bedrock_jw_value(w, params);
-            }
-
-            ngx_bedrock_jw_obj_end(w);
-            ngx_bedrock_jw_obj_end(w);
-            ngx_bedrock_jw_obj_end(w);
+        if (allowed
+            && ngx_bedrock_chat_tool_allowed(ctx, allowed, &fname->value)
+               != NGX_OK)
+        {
+            continue;
         }
 
-    } else {
-        ngx_bedrock_converse_history_tools(&ctx->conv, w);
-    }
-
-    ngx_bedrock_jw_arr_end(w);
-
-    if (has_tools && (any || autom || forced.data)) {
-        ngx_bedrock_jw_key(w, "toolChoice");
-        ngx_bedrock_jw_obj(w);
-
-        if (forced.data) {
-            ngx_bedrock_jw_key(w, "tool");
-            ngx_bedrock_jw_obj(w);
-            ngx_bedrock_jw_key(w, "name");
-            ngx_bedrock_jw_str(w, &forced);
-            ngx_bedrock_jw_obj_end(w);
-
-        } else {
-            ngx_bedrock_jw_key(w, any ? "any" : "auto");
-            ngx_bedrock_jw_obj(w);
-            ngx_bedrock_jw_obj_end(w);
+        tool = ngx_bedrock_converse_tool(&ctx->conv, &fname->value);
+        if (tool == NULL) {
+            return NGX_ERROR;
         }
 
-        ngx_bedrock_jw_obj_end(w);
+        if (!ngx_bedrock_json_is_null(desc)) {
+            tool->description = desc->value;
+        }
+
+        if (!ngx_bedrock_json_is_null(params)) {
+            tool->schema = params;
+        }
     }
 
-    ngx_bedrock_jw_obj_end(w);
+    if (forced.data) {
+        ctx->conv.tool_choice = NGX_BEDROCK_CHOICE_TOOL;
+        ctx->conv.tool_name = forced;
+
+    } else if (any) {
+        ctx->conv.tool_choice = NGX_BEDROCK_CHOICE_ANY;
+
+    } else if (autom) {
+        ctx->conv.tool_choice = NGX_BEDROCK_CHOICE_AUTO;
+    }
 
     return NGX_OK;
 }

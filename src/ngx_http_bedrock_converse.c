@@ -18,7 +18,11 @@
 #define NGX_BEDROCK_EVENTS_BLOCKS  1024
 
 
+static void ngx_bedrock_converse_history_tools(ngx_bedrock_converse_t *conv,
+    ngx_bedrock_jw_t *w);
 static int ngx_cdecl ngx_bedrock_str_cmp(const void *one, const void *two);
+static ngx_bedrock_block_t *ngx_bedrock_answer_block(ngx_bedrock_answer_t *a,
+    ngx_array_t *parts, ngx_bedrock_block_kind_e kind, ngx_str_t *value);
 
 
 ngx_int_t
@@ -34,12 +38,187 @@ ngx_bedrock_converse_init(ngx_bedrock_converse_t *conv, ngx_pool_t *pool,
                           sizeof(ngx_bedrock_turn_t))
            != NGX_OK
         || ngx_array_init(&conv->history_tools, pool, 2, sizeof(ngx_str_t))
+           != NGX_OK
+        || ngx_array_init(&conv->stop, pool, 1, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(&conv->tools, pool, 1, sizeof(ngx_bedrock_tool_t))
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     return NGX_OK;
+}
+
+
+/* a tool the client offers, in the order it gave them */
+
+ngx_bedrock_tool_t *
+ngx_bedrock_converse_tool(ngx_bedrock_converse_t *conv, ngx_str_t *name)
+{
+    ngx_bedrock_tool_t  *t;
+
+    t = ngx_array_push(&conv->tools);
+    if (t == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(t, sizeof(ngx_bedrock_tool_t));
+    t->name = *name;
+
+    return t;
+}
+
+
+/* "inferenceConfig", when anything is set */
+
+void
+ngx_bedrock_converse_inference(ngx_bedrock_converse_t *conv,
+    ngx_bedrock_jw_t *w)
+{
+    ngx_str_t   *stop;
+    ngx_uint_t   i;
+
+    if (conv->max_tokens.data == NULL && conv->temperature.data == NULL
+        && conv->top_p.data == NULL && conv->stop.nelts == 0)
+    {
+        return;
+    }
+
+    ngx_bedrock_jw_key(w, "inferenceConfig");
+    ngx_bedrock_jw_obj(w);
+
+    if (conv->max_tokens.data) {
+        ngx_bedrock_jw_key(w, "maxTokens");
+        ngx_bedrock_jw_number(w, &conv->max_tokens);
+    }
+
+    if (conv->temperature.data) {
+        ngx_bedrock_jw_key(w, "temperature");
+        ngx_bedrock_jw_number(w, &conv->temperature);
+    }
+
+    if (conv->top_p.data) {
+        ngx_bedrock_jw_key(w, "topP");
+        ngx_bedrock_jw_number(w, &conv->top_p);
+    }
+
+    if (conv->stop.nelts) {
+        ngx_bedrock_jw_key(w, "stopSequences");
+        ngx_bedrock_jw_arr(w);
+
+        stop = conv->stop.elts;
+
+        for (i = 0; i < conv->stop.nelts; i++) {
+            ngx_bedrock_jw_str(w, &stop[i]);
+        }
+
+        ngx_bedrock_jw_arr_end(w);
+    }
+
+    ngx_bedrock_jw_obj_end(w);
+}
+
+
+/*
+ * "toolConfig": the client's tools and its choice.  Converse has no
+ * "none" (the parsers then offer no tools), but accepts a history with
+ * tool calls only together with a toolConfig, which then names just the
+ * history's tools.
+ */
+
+void
+ngx_bedrock_converse_tools(ngx_bedrock_converse_t *conv, ngx_bedrock_jw_t *w)
+{
+    ngx_uint_t           i;
+    ngx_bedrock_tool_t  *t;
+
+    if (conv->tools.nelts == 0 && conv->history_tools.nelts == 0) {
+        return;
+    }
+
+    ngx_bedrock_jw_key(w, "toolConfig");
+    ngx_bedrock_jw_obj(w);
+    ngx_bedrock_jw_key(w, "tools");
+    ngx_bedrock_jw_arr(w);
+
+    if (conv->tools.nelts == 0) {
+        ngx_bedrock_converse_history_tools(conv, w);
+        ngx_bedrock_jw_arr_end(w);
+        ngx_bedrock_jw_obj_end(w);
+        return;
+    }
+
+    t = conv->tools.elts;
+
+    for (i = 0; i < conv->tools.nelts; i++) {
+        ngx_bedrock_jw_obj(w);
+        ngx_bedrock_jw_key(w, "toolSpec");
+        ngx_bedrock_jw_obj(w);
+        ngx_bedrock_jw_key(w, "name");
+        ngx_bedrock_jw_str(w, &t[i].name);
+
+        if (t[i].description.len) {
+            ngx_bedrock_jw_key(w, "description");
+            ngx_bedrock_jw_str(w, &t[i].description);
+        }
+
+        ngx_bedrock_jw_key(w, "inputSchema");
+        ngx_bedrock_jw_obj(w);
+        ngx_bedrock_jw_key(w, "json");
+
+        if (t[i].schema) {
+            ngx_bedrock_jw_value(w, t[i].schema);
+
+        } else {
+            ngx_bedrock_jw_obj(w);
+            ngx_bedrock_jw_key(w, "type");
+            ngx_bedrock_jw_cstr(w, "object");
+            ngx_bedrock_jw_key(w, "properties");
+            ngx_bedrock_jw_obj(w);
+            ngx_bedrock_jw_obj_end(w);
+            ngx_bedrock_jw_obj_end(w);
+        }
+
+        ngx_bedrock_jw_obj_end(w);
+        ngx_bedrock_jw_obj_end(w);
+        ngx_bedrock_jw_obj_end(w);
+
+        if (t[i].cache) {
+            ngx_bedrock_jw_obj(w);
+            ngx_bedrock_converse_cache_point(&t[i].cache_ttl, w);
+            ngx_bedrock_jw_obj_end(w);
+        }
+    }
+
+    ngx_bedrock_jw_arr_end(w);
+
+    if (conv->tool_choice != NGX_BEDROCK_CHOICE_UNSET) {
+        ngx_bedrock_jw_key(w, "toolChoice");
+        ngx_bedrock_jw_obj(w);
+
+        switch (conv->tool_choice) {
+
+        case NGX_BEDROCK_CHOICE_TOOL:
+            ngx_bedrock_jw_key(w, "tool");
+            ngx_bedrock_jw_obj(w);
+            ngx_bedrock_jw_key(w, "name");
+            ngx_bedrock_jw_str(w, &conv->tool_name);
+            ngx_bedrock_jw_obj_end(w);
+            break;
+
+        default:
+            ngx_bedrock_jw_key(w, (conv->tool_choice
+                                   == NGX_BEDROCK_CHOICE_ANY)
+                                  ? "any" : "auto");
+            ngx_bedrock_jw_obj(w);
+            ngx_bedrock_jw_obj_end(w);
+            break;
+        }
+
+        ngx_bedrock_jw_obj_end(w);
+    }
+
+    ngx_bedrock_jw_obj_end(w);
 }
 
 
@@ -267,7 +446,7 @@ ngx_bedrock_converse_system(ngx_bedrock_converse_t *conv, ngx_bedrock_jw_t *w)
  * names their tools: each of them once, inside "tools": [...]
  */
 
-void
+static void
 ngx_bedrock_converse_history_tools(ngx_bedrock_converse_t *conv,
     ngx_bedrock_jw_t *w)
 {
@@ -338,9 +517,11 @@ ngx_bedrock_converse_guardrail(ngx_bedrock_guardrail_conf_t *g,
 
 
 /*
- * A Converse answer read into its parts, in "temp": the text and the
- * reasoning, each concatenated (data NULL: none), the tool calls, the stop
- * reason and the usage.  NGX_DECLINED: not an answer a client can be given.
+ * A Converse answer read into its parts, in "temp": its blocks in order,
+ * the text and the reasoning each concatenated (data NULL: none), the
+ * client's tool calls, the stop reason and the usage.  A server-side
+ * tool's call and result are Bedrock's own and left out.  NGX_DECLINED:
+ * not an answer a client can be given.
  */
 
 ngx_int_t
@@ -348,10 +529,11 @@ ngx_bedrock_converse_answer(ngx_pool_t *temp, u_char *data, size_t len,
     ngx_bedrock_answer_t *a)
 {
     ngx_int_t                 rc;
-    ngx_str_t                 error, *s;
+    ngx_str_t                 error;
     ngx_uint_t                budget;
     ngx_array_t               texts, thoughts;
-    ngx_bedrock_json_t       *root, *content, *b, *v, *fn, *tool;
+    ngx_bedrock_json_t       *root, *content, *b, *v, *fn, *tool, *r;
+    ngx_bedrock_block_t      *blk;
     ngx_bedrock_tool_call_t  *call;
 
     ngx_memzero(a, sizeof(ngx_bedrock_answer_t));
@@ -382,6 +564,8 @@ ngx_bedrock_converse_answer(ngx_pool_t *temp, u_char *data, size_t len,
 
     if (ngx_array_init(&texts, temp, 2, sizeof(ngx_str_t)) != NGX_OK
         || ngx_array_init(&thoughts, temp, 1, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(&a->blocks, temp, 4, sizeof(ngx_bedrock_block_t))
+           != NGX_OK
         || ngx_array_init(&a->calls, temp, 1,
                           sizeof(ngx_bedrock_tool_call_t))
            != NGX_OK)
@@ -394,26 +578,53 @@ ngx_bedrock_converse_answer(ngx_pool_t *temp, u_char *data, size_t len,
         v = ngx_bedrock_json_get(b, "text");
 
         if (v && v->type == NGX_BEDROCK_JSON_STRING) {
-            s = ngx_array_push(&texts);
-            if (s == NULL) {
+            if (ngx_bedrock_answer_block(a, &texts, NGX_BEDROCK_BLOCK_TEXT,
+                                         &v->value)
+                == NULL)
+            {
                 return NGX_ERROR;
             }
 
-            *s = v->value;
             continue;
         }
 
-        v = ngx_bedrock_json_get(ngx_bedrock_json_get(
-                  ngx_bedrock_json_get(b, "reasoningContent"),
-                  "reasoningText"), "text");
+        r = ngx_bedrock_json_get(b, "reasoningContent");
 
-        if (v && v->type == NGX_BEDROCK_JSON_STRING) {
-            s = ngx_array_push(&thoughts);
-            if (s == NULL) {
+        if (r) {
+            v = ngx_bedrock_json_get(r, "redactedContent");
+
+            if (v && v->type == NGX_BEDROCK_JSON_STRING) {
+                if (ngx_bedrock_answer_block(a, NULL,
+                                             NGX_BEDROCK_BLOCK_REDACTED,
+                                             &v->value)
+                    == NULL)
+                {
+                    return NGX_ERROR;
+                }
+
+                continue;
+            }
+
+            r = ngx_bedrock_json_get(r, "reasoningText");
+            v = ngx_bedrock_json_get(r, "text");
+
+            if (v == NULL || v->type != NGX_BEDROCK_JSON_STRING) {
+                continue;
+            }
+
+            blk = ngx_bedrock_answer_block(a, &thoughts,
+                                           NGX_BEDROCK_BLOCK_REASONING,
+                                           &v->value);
+            if (blk == NULL) {
                 return NGX_ERROR;
             }
 
-            *s = v->value;
+            v = ngx_bedrock_json_get(r, "signature");
+
+            if (v && v->type == NGX_BEDROCK_JSON_STRING) {
+                blk->id = v->value;
+            }
+
             continue;
         }
 
@@ -426,18 +637,22 @@ ngx_bedrock_converse_answer(ngx_pool_t *temp, u_char *data, size_t len,
             tool = ngx_bedrock_json_get(v, "text");
 
             if (tool && tool->type == NGX_BEDROCK_JSON_STRING) {
-                s = ngx_array_push(&texts);
-                if (s == NULL) {
+                if (ngx_bedrock_answer_block(a, &texts,
+                                             NGX_BEDROCK_BLOCK_TEXT,
+                                             &tool->value)
+                    == NULL)
+                {
                     return NGX_ERROR;
                 }
-
-                *s = tool->value;
             }
         }
 
         tool = ngx_bedrock_json_get(b, "toolUse");
 
-        if (tool == NULL) {
+        if (tool == NULL
+            || ngx_bedrock_json_is_str(ngx_bedrock_json_get(tool, "type"),
+                                       "server_tool_use"))
+        {
             continue;
         }
 
@@ -453,13 +668,20 @@ ngx_bedrock_converse_answer(ngx_pool_t *temp, u_char *data, size_t len,
         }
 
         call = ngx_array_push(&a->calls);
-        if (call == NULL) {
+        blk = ngx_bedrock_answer_block(a, NULL, NGX_BEDROCK_BLOCK_TOOL_USE,
+                                       &v->value);
+
+        if (call == NULL || blk == NULL) {
             return NGX_ERROR;
         }
 
         call->id = v->value;
         call->name = fn->value;
         call->input = ngx_bedrock_json_get(tool, "input");
+
+        blk->id = call->id;
+        blk->name = call->name;
+        blk->input = call->input;
     }
 
     if ((texts.nelts && ngx_bedrock_concat(temp, &texts, &a->text) != NGX_OK)
@@ -470,6 +692,37 @@ ngx_bedrock_converse_answer(ngx_pool_t *temp, u_char *data, size_t len,
     }
 
     return NGX_OK;
+}
+
+
+/* an answer's block, its text added to "parts" (if not NULL) as well */
+
+static ngx_bedrock_block_t *
+ngx_bedrock_answer_block(ngx_bedrock_answer_t *a, ngx_array_t *parts,
+    ngx_bedrock_block_kind_e kind, ngx_str_t *value)
+{
+    ngx_str_t            *s;
+    ngx_bedrock_block_t  *blk;
+
+    if (parts) {
+        s = ngx_array_push(parts);
+        if (s == NULL) {
+            return NULL;
+        }
+
+        *s = *value;
+    }
+
+    blk = ngx_array_push(&a->blocks);
+    if (blk == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(blk, sizeof(ngx_bedrock_block_t));
+    blk->kind = kind;
+    blk->text = *value;
+
+    return blk;
 }
 
 

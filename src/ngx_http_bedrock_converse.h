@@ -54,11 +54,40 @@ typedef struct {
 
 
 typedef struct {
+    ngx_str_t                 name;
+    ngx_str_t                 description;  /* empty: none */
+    ngx_bedrock_json_t       *schema;   /* NULL: an object without
+                                           properties */
+    ngx_str_t                 cache_ttl;
+    unsigned                  cache:1;  /* a cachePoint follows it */
+} ngx_bedrock_tool_t;
+
+
+typedef enum {
+    NGX_BEDROCK_CHOICE_UNSET = 0,       /* Bedrock's default (auto) */
+    NGX_BEDROCK_CHOICE_AUTO,
+    NGX_BEDROCK_CHOICE_ANY,
+    NGX_BEDROCK_CHOICE_TOOL             /* tool_name */
+} ngx_bedrock_tool_choice_e;
+
+
+typedef struct {
     ngx_pool_t               *pool;
     ngx_array_t               system;   /* of ngx_str_t */
     ngx_array_t               turns;    /* of ngx_bedrock_turn_t */
     ngx_array_t               history_tools; /* of ngx_str_t: names used */
     ngx_bedrock_turn_t       *turn;     /* the last one */
+
+    /* inferenceConfig: numbers as JSON text, data NULL: not set */
+    ngx_str_t                 max_tokens;
+    ngx_str_t                 temperature;
+    ngx_str_t                 top_p;
+    ngx_array_t               stop;     /* of ngx_str_t, none empty */
+
+    /* toolConfig: none with "none", the history's tools still written */
+    ngx_array_t               tools;    /* of ngx_bedrock_tool_t */
+    ngx_bedrock_tool_choice_e tool_choice;
+    ngx_str_t                 tool_name;
 } ngx_bedrock_converse_t;
 
 
@@ -88,8 +117,12 @@ typedef struct {
 
 /* a Converse answer, read */
 typedef struct {
-    ngx_str_t                 text;       /* data NULL: no text */
-    ngx_str_t                 reasoning;  /* data NULL: none */
+    ngx_array_t               blocks;     /* of ngx_bedrock_block_t, in
+                                             order: text, reasoning (id:
+                                             signature), redacted, tool
+                                             use */
+    ngx_str_t                 text;       /* all text; data NULL: none */
+    ngx_str_t                 reasoning;  /* all reasoning; NULL: none */
     ngx_array_t               calls;      /* of ngx_bedrock_tool_call_t */
     ngx_str_t                 stop_reason;
     ngx_bedrock_usage_t       usage;
@@ -155,7 +188,11 @@ void ngx_bedrock_converse_messages(ngx_bedrock_converse_t *conv,
 void ngx_bedrock_converse_cache_point(ngx_str_t *ttl, ngx_bedrock_jw_t *w);
 void ngx_bedrock_converse_system(ngx_bedrock_converse_t *conv,
     ngx_bedrock_jw_t *w);
-void ngx_bedrock_converse_history_tools(ngx_bedrock_converse_t *conv,
+ngx_bedrock_tool_t *ngx_bedrock_converse_tool(ngx_bedrock_converse_t *conv,
+    ngx_str_t *name);
+void ngx_bedrock_converse_inference(ngx_bedrock_converse_t *conv,
+    ngx_bedrock_jw_t *w);
+void ngx_bedrock_converse_tools(ngx_bedrock_converse_t *conv,
     ngx_bedrock_jw_t *w);
 void ngx_bedrock_converse_guardrail(ngx_bedrock_guardrail_conf_t *g,
     ngx_uint_t stream, ngx_bedrock_jw_t *w);

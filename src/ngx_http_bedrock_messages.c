@@ -1415,12 +1415,12 @@ ngx_bedrock_messages_system(ngx_bedrock_messages_ctx_t *ctx,
 
 static ngx_int_t
 ngx_bedrock_messages_tools(ngx_bedrock_messages_ctx_t *ctx,
-    ngx_bedrock_converse_t *conv, ngx_bedrock_jw_t *w,
-    ngx_bedrock_json_t *tools, ngx_bedrock_json_t *choice)
+    ngx_bedrock_converse_t *conv, ngx_bedrock_json_t *tools,
+    ngx_bedrock_json_t *choice)
 {
     ngx_uint_t           j, none;
     ngx_bedrock_json_t  *t, *name, *desc, *schema, *type, *cc, *ttl;
-    ngx_str_t            nottl = ngx_null_string;
+    ngx_bedrock_tool_t  *tool;
 
     none = 0;
     type = NULL;
@@ -1459,20 +1459,9 @@ ngx_bedrock_messages_tools(ngx_bedrock_messages_ctx_t *ctx,
                                             "valid list");
     }
 
+    /* Converse has no "none": the tools are left out */
+
     if (ngx_bedrock_json_is_null(tools) || tools->n == 0 || none) {
-
-        /* Converse has no "none": a history of tool calls still needs them */
-
-        if (conv->history_tools.nelts) {
-            ngx_bedrock_jw_key(w, "toolConfig");
-            ngx_bedrock_jw_obj(w);
-            ngx_bedrock_jw_key(w, "tools");
-            ngx_bedrock_jw_arr(w);
-            ngx_bedrock_converse_history_tools(conv, w);
-            ngx_bedrock_jw_arr_end(w);
-            ngx_bedrock_jw_obj_end(w);
-        }
-
         return NGX_OK;
     }
 
@@ -1500,75 +1489,43 @@ ngx_bedrock_messages_tools(ngx_bedrock_messages_ctx_t *ctx,
                                                 "a name and an input_schema "
                                                 "object", j);
         }
-    }
 
-    ngx_bedrock_jw_key(w, "toolConfig");
-    ngx_bedrock_jw_obj(w);
-    ngx_bedrock_jw_key(w, "tools");
-    ngx_bedrock_jw_arr(w);
-
-    for (t = tools->child; t; t = t->next) {
-        desc = ngx_bedrock_json_get(t, "description");
-
-        ngx_bedrock_jw_obj(w);
-        ngx_bedrock_jw_key(w, "toolSpec");
-        ngx_bedrock_jw_obj(w);
-        ngx_bedrock_jw_key(w, "name");
-        ngx_bedrock_jw_str(w, &ngx_bedrock_json_get(t, "name")->value);
-
-        if (desc && desc->type == NGX_BEDROCK_JSON_STRING && desc->value.len) {
-            ngx_bedrock_jw_key(w, "description");
-            ngx_bedrock_jw_str(w, &desc->value);
+        tool = ngx_bedrock_converse_tool(conv, &name->value);
+        if (tool == NULL) {
+            return NGX_ERROR;
         }
 
-        ngx_bedrock_jw_key(w, "inputSchema");
-        ngx_bedrock_jw_obj(w);
-        ngx_bedrock_jw_key(w, "json");
-        ngx_bedrock_jw_value(w, ngx_bedrock_json_get(t, "input_schema"));
-        ngx_bedrock_jw_obj_end(w);
-        ngx_bedrock_jw_obj_end(w);
-        ngx_bedrock_jw_obj_end(w);
+        if (desc && desc->type == NGX_BEDROCK_JSON_STRING) {
+            tool->description = desc->value;
+        }
+
+        tool->schema = schema;
 
         cc = ngx_bedrock_json_get(t, "cache_control");
 
         if (cc && cc->type == NGX_BEDROCK_JSON_OBJECT) {
             ttl = ngx_bedrock_json_get(cc, "ttl");
 
-            ngx_bedrock_jw_obj(w);
-            ngx_bedrock_converse_cache_point(
-                (ttl && ttl->type == NGX_BEDROCK_JSON_STRING) ? &ttl->value
-                                                             : &nottl, w);
-            ngx_bedrock_jw_obj_end(w);
+            tool->cache = 1;
+
+            if (ttl && ttl->type == NGX_BEDROCK_JSON_STRING) {
+                tool->cache_ttl = ttl->value;
+            }
         }
     }
 
-    ngx_bedrock_jw_arr_end(w);
+    type = ngx_bedrock_json_get(choice, "type");
 
-    if (!ngx_bedrock_json_is_null(choice)) {
-        type = ngx_bedrock_json_get(choice, "type");
+    if (ngx_bedrock_json_is_str(type, "tool")) {
+        conv->tool_choice = NGX_BEDROCK_CHOICE_TOOL;
+        conv->tool_name = ngx_bedrock_json_get(choice, "name")->value;
 
-        ngx_bedrock_jw_key(w, "toolChoice");
-        ngx_bedrock_jw_obj(w);
+    } else if (ngx_bedrock_json_is_str(type, "any")) {
+        conv->tool_choice = NGX_BEDROCK_CHOICE_ANY;
 
-        if (ngx_bedrock_json_is_str(type, "tool")) {
-            ngx_bedrock_jw_key(w, "tool");
-            ngx_bedrock_jw_obj(w);
-            ngx_bedrock_jw_key(w, "name");
-            ngx_bedrock_jw_str(w, &ngx_bedrock_json_get(choice,
-                                                        "name")->value);
-            ngx_bedrock_jw_obj_end(w);
-
-        } else {
-            ngx_bedrock_jw_key(w, ngx_bedrock_json_is_str(type, "any")
-                                  ? "any" : "auto");
-            ngx_bedrock_jw_obj(w);
-            ngx_bedrock_jw_obj_end(w);
-        }
-
-        ngx_bedrock_jw_obj_end(w);
+    } else if (ngx_bedrock_json_is_str(type, "auto")) {
+        conv->tool_choice = NGX_BEDROCK_CHOICE_AUTO;
     }
-
-    ngx_bedrock_jw_obj_end(w);
 
     return NGX_OK;
 }
@@ -1576,20 +1533,17 @@ ngx_bedrock_messages_tools(ngx_bedrock_messages_ctx_t *ctx,
 
 static ngx_int_t
 ngx_bedrock_messages_inference(ngx_bedrock_messages_ctx_t *ctx,
-    ngx_bedrock_jw_t *w, ngx_bedrock_json_t *root)
+    ngx_bedrock_converse_t *conv, ngx_bedrock_json_t *root)
 {
     double               d;
     ngx_int_t            n;
+    ngx_str_t           *seq;
     ngx_bedrock_json_t  *v, *c;
-
-    ngx_bedrock_jw_key(w, "inferenceConfig");
-    ngx_bedrock_jw_obj(w);
 
     v = ngx_bedrock_json_get(root, "max_tokens");
 
     if (v && ngx_bedrock_json_int(v, &n) == NGX_OK) {
-        ngx_bedrock_jw_key(w, "maxTokens");
-        ngx_bedrock_jw_int(w, n);
+        conv->max_tokens = v->value;
     }
 
     v = ngx_bedrock_json_get(root, "temperature");
@@ -1601,8 +1555,7 @@ ngx_bedrock_messages_inference(ngx_bedrock_messages_ctx_t *ctx,
                                                 "0 and 1");
         }
 
-        ngx_bedrock_jw_key(w, "temperature");
-        ngx_bedrock_jw_number(w, &v->value);
+        conv->temperature = v->value;
     }
 
     v = ngx_bedrock_json_get(root, "top_p");
@@ -1613,31 +1566,38 @@ ngx_bedrock_messages_inference(ngx_bedrock_messages_ctx_t *ctx,
                                                 "a number between 0 and 1");
         }
 
-        ngx_bedrock_jw_key(w, "topP");
-        ngx_bedrock_jw_number(w, &v->value);
+        conv->top_p = v->value;
     }
 
     v = ngx_bedrock_json_get(root, "stop_sequences");
 
-    if (!ngx_bedrock_json_is_null(v)) {
-        if (v->type != NGX_BEDROCK_JSON_ARRAY) {
-            return ngx_bedrock_messages_invalid(ctx, "stop_sequences: Input "
-                                                "should be a valid list");
-        }
-
-        for (c = v->child; c; c = c->next) {
-            if (c->type != NGX_BEDROCK_JSON_STRING) {
-                return ngx_bedrock_messages_invalid(ctx, "stop_sequences: "
-                                                    "Input should be a list "
-                                                    "of strings");
-            }
-        }
-
-        ngx_bedrock_jw_key(w, "stopSequences");
-        ngx_bedrock_jw_value(w, v);
+    if (ngx_bedrock_json_is_null(v)) {
+        return NGX_OK;
     }
 
-    ngx_bedrock_jw_obj_end(w);
+    if (v->type != NGX_BEDROCK_JSON_ARRAY) {
+        return ngx_bedrock_messages_invalid(ctx, "stop_sequences: Input "
+                                            "should be a valid list");
+    }
+
+    for (c = v->child; c; c = c->next) {
+        if (c->type != NGX_BEDROCK_JSON_STRING) {
+            return ngx_bedrock_messages_invalid(ctx, "stop_sequences: Input "
+                                                "should be a list of "
+                                                "strings");
+        }
+
+        if (c->value.len == 0) {
+            continue;
+        }
+
+        seq = ngx_array_push(&conv->stop);
+        if (seq == NULL) {
+            return NGX_ERROR;
+        }
+
+        *seq = c->value;
+    }
 
     return NGX_OK;
 }
@@ -1665,6 +1625,21 @@ ngx_bedrock_messages_converse(ngx_bedrock_messages_ctx_t *ctx,
         return rc;
     }
 
+    if (!req->count) {
+        rc = ngx_bedrock_messages_inference(ctx, &conv, root);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    rc = ngx_bedrock_messages_tools(ctx, &conv,
+                                    ngx_bedrock_json_get(root, "tools"),
+                                    ngx_bedrock_json_get(root,
+                                                         "tool_choice"));
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     if (ngx_bedrock_jw_init(&w, ctx->temp, 4096, 0) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -1688,20 +1663,8 @@ ngx_bedrock_messages_converse(ngx_bedrock_messages_ctx_t *ctx,
         return rc;
     }
 
-    if (!req->count) {
-        rc = ngx_bedrock_messages_inference(ctx, &w, root);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-    }
-
-    rc = ngx_bedrock_messages_tools(ctx, &conv, &w,
-                                    ngx_bedrock_json_get(root, "tools"),
-                                    ngx_bedrock_json_get(root,
-                                                         "tool_choice"));
-    if (rc != NGX_OK) {
-        return rc;
-    }
+    ngx_bedrock_converse_inference(&conv, &w);
+    ngx_bedrock_converse_tools(&conv, &w);
 
     if (!req->count) {
         ngx_bedrock_converse_guardrail(&req->guardrail, req->stream, &w);
@@ -1793,38 +1756,20 @@ ngx_int_t
 ngx_bedrock_messages_answer(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
     size_t len, ngx_bedrock_messages_stream_t *st, ngx_str_t *out)
 {
-    ngx_int_t            rc;
-    ngx_str_t            error, reason, body;
-    ngx_uint_t           budget;
-    ngx_bedrock_jw_t     w;
-    ngx_bedrock_json_t  *root, *content, *c, *v, *r, *t;
+    ngx_int_t             rc;
+    ngx_str_t             body;
+    ngx_uint_t            i;
+    ngx_bedrock_jw_t      w;
+    ngx_bedrock_block_t  *b;
+    ngx_bedrock_answer_t  a;
 
-    budget = NGX_BEDROCK_MESSAGES_ANSWER_VALUES;
-
-    rc = ngx_bedrock_json_parse(temp, data, len, &budget, &root, &error);
+    rc = ngx_bedrock_converse_answer(temp, data, len, &a);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    content = ngx_bedrock_json_get(
-                  ngx_bedrock_json_get(ngx_bedrock_json_get(root, "output"),
-                                       "message"),
-                  "content");
-
-    if (content == NULL || content->type != NGX_BEDROCK_JSON_ARRAY) {
-        return NGX_DECLINED;
-    }
-
-    ngx_str_set(&reason, "end_turn");
-
-    v = ngx_bedrock_json_get(root, "stopReason");
-
-    if (v && v->type == NGX_BEDROCK_JSON_STRING) {
-        reason = v->value;
-    }
-
-    ngx_bedrock_messages_stop_reason(st, &reason);
-    ngx_bedrock_usage(ngx_bedrock_json_get(root, "usage"), &st->usage);
+    ngx_bedrock_messages_stop_reason(st, &a.stop_reason);
+    st->usage = a.usage;
     st->has_usage = 1;
 
     if (ngx_bedrock_jw_init(&w, temp, len + 256, 0) != NGX_OK) {
@@ -1843,104 +1788,59 @@ ngx_bedrock_messages_answer(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
     ngx_bedrock_jw_key(&w, "content");
     ngx_bedrock_jw_arr(&w);
 
-    for (c = content->child; c; c = c->next) {
+    b = a.blocks.elts;
 
-        v = ngx_bedrock_json_get(c, "text");
+    for (i = 0; i < a.blocks.nelts; i++) {
+        ngx_bedrock_jw_obj(&w);
+        ngx_bedrock_jw_key(&w, "type");
 
-        if (v && v->type == NGX_BEDROCK_JSON_STRING) {
-            ngx_bedrock_jw_obj(&w);
-            ngx_bedrock_jw_key(&w, "type");
-            ngx_bedrock_jw_cstr(&w, "text");
-            ngx_bedrock_jw_key(&w, "text");
-            ngx_bedrock_jw_str(&w, &v->value);
-            ngx_bedrock_jw_obj_end(&w);
-            continue;
-        }
+        switch (b[i].kind) {
 
-        r = ngx_bedrock_json_get(c, "reasoningContent");
+        case NGX_BEDROCK_BLOCK_REDACTED:
+            ngx_bedrock_jw_cstr(&w, "redacted_thinking");
+            ngx_bedrock_jw_key(&w, "data");
+            ngx_bedrock_jw_str(&w, &b[i].text);
+            break;
 
-        if (r) {
-            t = ngx_bedrock_json_get(r, "reasoningText");
-            v = ngx_bedrock_json_get(r, "redactedContent");
-
-            if (v && v->type == NGX_BEDROCK_JSON_STRING) {
-                ngx_bedrock_jw_obj(&w);
-                ngx_bedrock_jw_key(&w, "type");
-                ngx_bedrock_jw_cstr(&w, "redacted_thinking");
-                ngx_bedrock_jw_key(&w, "data");
-                ngx_bedrock_jw_str(&w, &v->value);
-                ngx_bedrock_jw_obj_end(&w);
-                continue;
-            }
-
-            v = ngx_bedrock_json_get(t, "text");
-
-            ngx_bedrock_jw_obj(&w);
-            ngx_bedrock_jw_key(&w, "type");
+        case NGX_BEDROCK_BLOCK_REASONING:
             ngx_bedrock_jw_cstr(&w, "thinking");
             ngx_bedrock_jw_key(&w, "thinking");
-
-            if (v && v->type == NGX_BEDROCK_JSON_STRING) {
-                ngx_bedrock_jw_str(&w, &v->value);
-
-            } else {
-                ngx_bedrock_jw_cstr(&w, "");
-            }
-
-            v = ngx_bedrock_json_get(t, "signature");
+            ngx_bedrock_jw_str(&w, &b[i].text);
             ngx_bedrock_jw_key(&w, "signature");
+            ngx_bedrock_jw_str(&w, &b[i].id);
+            break;
 
-            if (v && v->type == NGX_BEDROCK_JSON_STRING) {
-                ngx_bedrock_jw_str(&w, &v->value);
-
-            } else {
-                ngx_bedrock_jw_cstr(&w, "");
-            }
-
-            ngx_bedrock_jw_obj_end(&w);
-            continue;
-        }
-
-        t = ngx_bedrock_json_get(c, "toolUse");
-
-        if (t) {
-            v = ngx_bedrock_json_get(t, "toolUseId");
-            r = ngx_bedrock_json_get(t, "name");
-
-            if (v == NULL || v->type != NGX_BEDROCK_JSON_STRING
-                || r == NULL || r->type != NGX_BEDROCK_JSON_STRING)
-            {
-                return NGX_DECLINED;
-            }
-
-            ngx_bedrock_jw_obj(&w);
-            ngx_bedrock_jw_key(&w, "type");
+        case NGX_BEDROCK_BLOCK_TOOL_USE:
             ngx_bedrock_jw_cstr(&w, "tool_use");
             ngx_bedrock_jw_key(&w, "id");
-            ngx_bedrock_jw_str(&w, &v->value);
+            ngx_bedrock_jw_str(&w, &b[i].id);
             ngx_bedrock_jw_key(&w, "name");
-            ngx_bedrock_jw_str(&w, &r->value);
+            ngx_bedrock_jw_str(&w, &b[i].name);
             ngx_bedrock_jw_key(&w, "input");
 
-            v = ngx_bedrock_json_get(t, "input");
-
-            if (v && v->type == NGX_BEDROCK_JSON_OBJECT) {
-                ngx_bedrock_jw_value(&w, v);
+            if (b[i].input && b[i].input->type == NGX_BEDROCK_JSON_OBJECT) {
+                ngx_bedrock_jw_value(&w, b[i].input);
 
             } else {
                 ngx_bedrock_jw_obj(&w);
                 ngx_bedrock_jw_obj_end(&w);
             }
 
-            ngx_bedrock_jw_obj_end(&w);
+            break;
+
+        default: /* NGX_BEDROCK_BLOCK_TEXT */
+            ngx_bedrock_jw_cstr(&w, "text");
+            ngx_bedrock_jw_key(&w, "text");
+            ngx_bedrock_jw_str(&w, &b[i].text);
+            break;
         }
 
-        /* other blocks (citations, guard content) have no place here */
+        ngx_bedrock_jw_obj_end(&w);
     }
 
     ngx_bedrock_jw_arr_end(&w);
     ngx_bedrock_jw_key(&w, "stop_reason");
-    ngx_bedrock_jw_cstr(&w, ngx_bedrock_messages_stop(&reason));
+    ngx_bedrock_jw_cstr(&w, ngx_bedrock_messages_stop(&a.stop_reason));
     ngx_bedrock_jw_key(&w, "stop_sequence");
     ngx_bedrock_jw_null(&w);
     ngx_bedrock_messages_usage_json(&w, &st->usage);
