@@ -221,6 +221,11 @@ static ngx_uint_t ngx_http_bedrock_header_in(ngx_http_request_t *r,
 static void ngx_http_bedrock_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bedrock_done(ngx_http_bedrock_ctx_t *ctx,
     ngx_int_t rc);
+static ngx_int_t ngx_http_bedrock_refused(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_int_t rc, ngx_str_t *model,
+    ngx_bedrock_error_t *err);
+static void ngx_http_bedrock_set_op(ngx_http_bedrock_ctx_t *ctx,
+    ngx_uint_t stream, ngx_uint_t invoke);
 static ngx_int_t ngx_http_bedrock_invalid(ngx_http_request_t *r,
     ngx_bedrock_error_t *err);
 static ngx_int_t ngx_http_bedrock_chat_body(ngx_http_request_t *r,
@@ -1073,18 +1078,8 @@ ngx_http_bedrock_chat_body(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx,
     rc = ngx_bedrock_chat_request(r->pool, temp, body->data, body->len, &req,
                                   &err);
 
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc == NGX_ABORT) {
-        return ngx_http_bedrock_done(ctx,
-                                     ngx_http_bedrock_model_not_found(r,
-                                                              &req.model));
-    }
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_bedrock_done(ctx, ngx_http_bedrock_invalid(r, &err));
+    if (rc != NGX_OK) {
+        return ngx_http_bedrock_refused(r, ctx, rc, &req.model, &err);
     }
 
     ctx->call = ngx_http_bedrock_call_chat;
@@ -1092,14 +1087,58 @@ ngx_http_bedrock_chat_body(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx,
     ctx->streaming = req.stream;
     ctx->stream.include_usage = req.include_usage;
 
-    if (req.stream) {
-        ngx_str_set(&ctx->op, "converse-stream");
-
-    } else {
-        ngx_str_set(&ctx->op, "converse");
-    }
+    ngx_http_bedrock_set_op(ctx, req.stream, 0);
 
     return NGX_OK;
+}
+
+
+/*
+ * What a dialect's parser refused: NGX_ABORT for a model outside the map,
+ * NGX_DECLINED for an invalid request (err), NGX_ERROR
+ */
+
+static ngx_int_t
+ngx_http_bedrock_refused(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx,
+    ngx_int_t rc, ngx_str_t *model, ngx_bedrock_error_t *err)
+{
+    if (rc == NGX_ABORT) {
+        return ngx_http_bedrock_done(ctx,
+                                     ngx_http_bedrock_model_not_found(r,
+                                                                      model));
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_bedrock_done(ctx, ngx_http_bedrock_invalid(r, err));
+    }
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/* Bedrock's operation: Converse or InvokeModel, streaming or not */
+
+static void
+ngx_http_bedrock_set_op(ngx_http_bedrock_ctx_t *ctx, ngx_uint_t stream,
+    ngx_uint_t invoke)
+{
+    if (!invoke) {
+        if (stream) {
+            ngx_str_set(&ctx->op, "converse-stream");
+
+        } else {
+            ngx_str_set(&ctx->op, "converse");
+        }
+
+        return;
+    }
+
+    if (stream) {
+        ngx_str_set(&ctx->op, "invoke-with-response-stream");
+
+    } else {
+        ngx_str_set(&ctx->op, "invoke");
+    }
 }
 
 
@@ -1133,18 +1172,8 @@ ngx_http_bedrock_messages_body(ngx_http_request_t *r,
     rc = ngx_bedrock_messages_request(r->pool, temp, body->data, body->len,
                                       &req, &err);
 
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc == NGX_ABORT) {
-        return ngx_http_bedrock_done(ctx,
-                                     ngx_http_bedrock_model_not_found(r,
-                                                              &req.model));
-    }
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_bedrock_done(ctx, ngx_http_bedrock_invalid(r, &err));
+    if (rc != NGX_OK) {
+        return ngx_http_bedrock_refused(r, ctx, rc, &req.model, &err);
     }
 
     if (req.dropped.len) {
@@ -1187,23 +1216,11 @@ ngx_http_bedrock_messages_body(ngx_http_request_t *r,
 
     } else if (req.claude) {
         ctx->call = ngx_http_bedrock_call_claude;
-
-        if (req.stream) {
-            ngx_str_set(&ctx->op, "invoke-with-response-stream");
-
-        } else {
-            ngx_str_set(&ctx->op, "invoke");
-        }
+        ngx_http_bedrock_set_op(ctx, req.stream, 1);
 
     } else {
         ctx->call = ngx_http_bedrock_call_messages;
-
-        if (req.stream) {
-            ngx_str_set(&ctx->op, "converse-stream");
-
-        } else {
-            ngx_str_set(&ctx->op, "converse");
-        }
+        ngx_http_bedrock_set_op(ctx, req.stream, 0);
     }
 
     return NGX_OK;

@@ -1425,33 +1425,14 @@ static ngx_int_t
 ngx_bedrock_invalid(ngx_bedrock_chat_ctx_t *ctx, ngx_str_t *param,
     const char *fmt, ...)
 {
-    u_char               *p;
-    va_list               args;
-    ngx_bedrock_error_t  *err;
-
-    err = ctx->err;
-
-    ngx_memzero(err, sizeof(ngx_bedrock_error_t));
-
-    err->status = 400;
-    ngx_str_set(&err->type, "invalid_request_error");
-
-    if (param) {
-        err->param = *param;
-    }
-
-    p = ngx_pnalloc(ctx->out, 1024);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    ngx_int_t  rc;
+    va_list    args;
 
     va_start(args, fmt);
-    err->message.len = ngx_vslprintf(p, p + 1024, fmt, args) - p;
+    rc = ngx_bedrock_error_invalid(ctx->out, ctx->err, param, fmt, args);
     va_end(args);
 
-    err->message.data = p;
-
-    return NGX_DECLINED;
+    return rc;
 }
 
 

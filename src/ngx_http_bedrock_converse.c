@@ -825,7 +825,7 @@ ngx_bedrock_converse_set_guardrail(ngx_pool_t *pool, ngx_pool_t *temp,
     ngx_uint_t stream, ngx_str_t *out)
 {
     ngx_int_t                 rc;
-    ngx_str_t                 error, body;
+    ngx_str_t                 error;
     ngx_uint_t                budget;
     ngx_bedrock_jw_t          w;
     ngx_bedrock_json_t       *root, *c;
@@ -869,19 +869,7 @@ ngx_bedrock_converse_set_guardrail(ngx_pool_t *pool, ngx_pool_t *temp,
     ngx_bedrock_converse_guardrail(g, stream, &w);
     ngx_bedrock_jw_obj_end(&w);
 
-    if (ngx_bedrock_jw_finish(&w, &body) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    out->data = ngx_pnalloc(pool, body.len);
-    if (out->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(out->data, body.data, body.len);
-    out->len = body.len;
-
-    return NGX_OK;
+    return ngx_bedrock_jw_copy(&w, pool, out);
 }
 
 

@@ -13,6 +13,9 @@
 /* JSON values an error answer may hold */
 #define NGX_BEDROCK_ERROR_VALUES  (1024 * 1024)
 
+/* the longest message of a refused request */
+#define NGX_BEDROCK_INVALID_LEN   1024
+
 
 #define ngx_bedrock_is_word(c)                                               \
     (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z')               \
@@ -606,4 +609,39 @@ ngx_bedrock_exception_error(ngx_pool_t *pool, ngx_str_t *type,
     err->detail = text;
 
     return NGX_OK;
+}
+
+
+/*
+ * A refused request, 400 invalid_request_error: the message formatted
+ * into at most NGX_BEDROCK_INVALID_LEN bytes of "pool".  NGX_DECLINED, or
+ * NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_bedrock_error_invalid(ngx_pool_t *pool, ngx_bedrock_error_t *err,
+    ngx_str_t *param, const char *fmt, va_list args)
+{
+    u_char  *p;
+
+    ngx_memzero(err, sizeof(ngx_bedrock_error_t));
+
+    err->status = 400;
+    ngx_str_set(&err->type, "invalid_request_error");
+
+    if (param) {
+        err->param = *param;
+    }
+
+    p = ngx_pnalloc(pool, NGX_BEDROCK_INVALID_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    err->message.data = p;
+    err->message.len = ngx_vslprintf(p, p + NGX_BEDROCK_INVALID_LEN, fmt,
+                                     args)
+                       - p;
+
+    return NGX_DECLINED;
 }

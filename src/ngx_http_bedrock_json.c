@@ -902,6 +902,31 @@ ngx_bedrock_jw_finish(ngx_bedrock_jw_t *w, ngx_str_t *out)
 }
 
 
+/* the JSON written, copied from the writer's (temporary) pool to "pool" */
+
+ngx_int_t
+ngx_bedrock_jw_copy(ngx_bedrock_jw_t *w, ngx_pool_t *pool, ngx_str_t *out)
+{
+    ngx_int_t  rc;
+    ngx_str_t  json;
+
+    rc = ngx_bedrock_jw_finish(w, &json);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    out->data = ngx_pnalloc(pool, json.len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, json.data, json.len);
+    out->len = json.len;
+
+    return NGX_OK;
+}
+
+
 /* bytes outside JSON values, such as SSE framing */
 
 void

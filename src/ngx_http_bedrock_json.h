@@ -102,6 +102,8 @@ void ngx_bedrock_yajl_funcs(yajl_alloc_funcs *funcs, ngx_pool_t *pool);
 ngx_int_t ngx_bedrock_jw_init(ngx_bedrock_jw_t *w, ngx_pool_t *pool,
     size_t size, size_t max);
 ngx_int_t ngx_bedrock_jw_finish(ngx_bedrock_jw_t *w, ngx_str_t *out);
+ngx_int_t ngx_bedrock_jw_copy(ngx_bedrock_jw_t *w, ngx_pool_t *pool,
+    ngx_str_t *out);
 void ngx_bedrock_jw_raw(ngx_bedrock_jw_t *w, char *s, size_t len);
 void ngx_bedrock_jw_reset(ngx_bedrock_jw_t *w);
 void ngx_bedrock_jw_key(ngx_bedrock_jw_t *w, char *key);

@@ -931,29 +931,14 @@ static ngx_int_t
 ngx_bedrock_messages_invalid(ngx_bedrock_messages_ctx_t *ctx,
     const char *fmt, ...)
 {
-    u_char               *p;
-    va_list               args;
-    ngx_bedrock_error_t  *err;
-
-    err = ctx->err;
-
-    ngx_memzero(err, sizeof(ngx_bedrock_error_t));
-
-    err->status = 400;
-    ngx_str_set(&err->type, "invalid_request_error");
-
-    p = ngx_pnalloc(ctx->pool, 1024);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    ngx_int_t  rc;
+    va_list    args;
 
     va_start(args, fmt);
-    err->message.len = ngx_vslprintf(p, p + 1024, fmt, args) - p;
+    rc = ngx_bedrock_error_invalid(ctx->pool, ctx->err, NULL, fmt, args);
     va_end(args);
 
-    err->message.data = p;
-
-    return NGX_DECLINED;
+    return rc;
 }
 
 
@@ -1608,7 +1593,6 @@ ngx_bedrock_messages_converse(ngx_bedrock_messages_ctx_t *ctx,
     ngx_bedrock_messages_request_t *req, ngx_bedrock_json_t *root)
 {
     ngx_int_t                rc;
-    ngx_str_t                out;
     ngx_bedrock_jw_t         w;
     ngx_bedrock_converse_t   conv;
 
@@ -1677,19 +1661,7 @@ ngx_bedrock_messages_converse(ngx_bedrock_messages_ctx_t *ctx,
         ngx_bedrock_jw_obj_end(&w);
     }
 
-    if (ngx_bedrock_jw_finish(&w, &out) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    req->body.data = ngx_pnalloc(ctx->pool, out.len);
-    if (req->body.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(req->body.data, out.data, out.len);
-    req->body.len = out.len;
-
-    return NGX_OK;
+    return ngx_bedrock_jw_copy(&w, ctx->pool, &req->body);
 }
 
 
@@ -1757,7 +1729,6 @@ ngx_bedrock_messages_answer(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
     size_t len, ngx_bedrock_messages_stream_t *st, ngx_str_t *out)
 {
     ngx_int_t             rc;
-    ngx_str_t             body;
     ngx_uint_t            i;
     ngx_bedrock_jw_t      w;
     ngx_bedrock_block_t  *b;
@@ -1846,19 +1817,7 @@ ngx_bedrock_messages_answer(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
     ngx_bedrock_messages_usage_json(&w, &st->usage);
     ngx_bedrock_jw_obj_end(&w);
 
-    if (ngx_bedrock_jw_finish(&w, &body) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    out->data = ngx_pnalloc(pool, body.len);
-    if (out->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(out->data, body.data, body.len);
-    out->len = body.len;
-
-    return NGX_OK;
+    return ngx_bedrock_jw_copy(&w, pool, out);
 }
 
 
