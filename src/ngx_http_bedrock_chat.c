@@ -316,7 +316,7 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
     ngx_bedrock_jw_obj(&w);
 
     ngx_bedrock_converse_messages(&ctx.conv, &w);
-    ngx_bedrock_converse_system(&ctx.conv, &w);
+    ngx_bedrock_converse_system_json(&ctx.conv, &w);
     ngx_bedrock_converse_inference(&ctx.conv, &w);
     ngx_bedrock_converse_tools(&ctx.conv, &w);
     ngx_bedrock_converse_guardrail(&req->guardrail, req->stream, &w);
@@ -400,8 +400,24 @@ ngx_bedrock_chat_message(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *m,
     if (ngx_bedrock_role_is(role, "system")
         || ngx_bedrock_role_is(role, "developer"))
     {
-        rc = ngx_bedrock_chat_texts(ctx, content, i, &ctx->conv.system, 0);
-        return rc;
+        rc = ngx_bedrock_chat_texts(ctx, content, i, &texts, 0);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        s = texts.elts;
+
+        for (k = 0; k < texts.nelts; k++) {
+            b = ngx_bedrock_converse_system(&ctx->conv,
+                                            NGX_BEDROCK_BLOCK_TEXT);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            b->text = s[k];
+        }
+
+        return NGX_OK;
     }
 
     if (ngx_bedrock_role_is(role, "user")) {

@@ -18,6 +18,8 @@
 #define NGX_BEDROCK_EVENTS_BLOCKS  1024
 
 
+static void ngx_bedrock_converse_cache_point(ngx_str_t *ttl,
+    ngx_bedrock_jw_t *w);
 static void ngx_bedrock_converse_history_tools(ngx_bedrock_converse_t *conv,
     ngx_bedrock_jw_t *w);
 static int ngx_cdecl ngx_bedrock_str_cmp(const void *one, const void *two);
@@ -33,7 +35,8 @@ ngx_bedrock_converse_init(ngx_bedrock_converse_t *conv, ngx_pool_t *pool,
 
     conv->pool = pool;
 
-    if (ngx_array_init(&conv->system, pool, 2, sizeof(ngx_str_t)) != NGX_OK
+    if (ngx_array_init(&conv->system, pool, 2, sizeof(ngx_bedrock_block_t))
+        != NGX_OK
         || ngx_array_init(&conv->turns, pool, ngx_max(nturns, 1),
                           sizeof(ngx_bedrock_turn_t))
            != NGX_OK
@@ -396,7 +399,7 @@ ngx_bedrock_converse_messages(ngx_bedrock_converse_t *conv,
 
 /* "cachePoint": {"type": "default"}, with a ttl when one is given */
 
-void
+static void
 ngx_bedrock_converse_cache_point(ngx_str_t *ttl, ngx_bedrock_jw_t *w)
 {
     ngx_bedrock_jw_key(w, "cachePoint");
@@ -413,13 +416,34 @@ ngx_bedrock_converse_cache_point(ngx_str_t *ttl, ngx_bedrock_jw_t *w)
 }
 
 
+/* a system block: a text, or a cache point (its ttl in "format") */
+
+ngx_bedrock_block_t *
+ngx_bedrock_converse_system(ngx_bedrock_converse_t *conv,
+    ngx_bedrock_block_kind_e kind)
+{
+    ngx_bedrock_block_t  *b;
+
+    b = ngx_array_push(&conv->system);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(b, sizeof(ngx_bedrock_block_t));
+    b->kind = kind;
+
+    return b;
+}
+
+
 /* "system", if there is any */
 
 void
-ngx_bedrock_converse_system(ngx_bedrock_converse_t *conv, ngx_bedrock_jw_t *w)
+ngx_bedrock_converse_system_json(ngx_bedrock_converse_t *conv,
+    ngx_bedrock_jw_t *w)
 {
-    ngx_str_t   *s;
-    ngx_uint_t   i;
+    ngx_uint_t            i;
+    ngx_bedrock_block_t  *b;
 
     if (conv->system.nelts == 0) {
         return;
@@ -428,12 +452,19 @@ ngx_bedrock_converse_system(ngx_bedrock_converse_t *conv, ngx_bedrock_jw_t *w)
     ngx_bedrock_jw_key(w, "system");
     ngx_bedrock_jw_arr(w);
 
-    s = conv->system.elts;
+    b = conv->system.elts;
 
     for (i = 0; i < conv->system.nelts; i++) {
         ngx_bedrock_jw_obj(w);
-        ngx_bedrock_jw_key(w, "text");
-        ngx_bedrock_jw_str(w, &s[i]);
+
+        if (b[i].kind == NGX_BEDROCK_BLOCK_CACHE_POINT) {
+            ngx_bedrock_converse_cache_point(&b[i].format, w);
+
+        } else {
+            ngx_bedrock_jw_key(w, "text");
+            ngx_bedrock_jw_str(w, &b[i].text);
+        }
+
         ngx_bedrock_jw_obj_end(w);
     }
 

@@ -73,7 +73,8 @@ typedef enum {
 
 typedef struct {
     ngx_pool_t               *pool;
-    ngx_array_t               system;   /* of ngx_str_t */
+    ngx_array_t               system;   /* of ngx_bedrock_block_t: text,
+                                           cache points */
     ngx_array_t               turns;    /* of ngx_bedrock_turn_t */
     ngx_array_t               history_tools; /* of ngx_str_t: names used */
     ngx_bedrock_turn_t       *turn;     /* the last one */
@@ -185,8 +186,9 @@ ngx_bedrock_block_t *ngx_bedrock_converse_block(ngx_bedrock_converse_t *conv,
     ngx_uint_t assistant, ngx_bedrock_block_kind_e kind);
 void ngx_bedrock_converse_messages(ngx_bedrock_converse_t *conv,
     ngx_bedrock_jw_t *w);
-void ngx_bedrock_converse_cache_point(ngx_str_t *ttl, ngx_bedrock_jw_t *w);
-void ngx_bedrock_converse_system(ngx_bedrock_converse_t *conv,
+ngx_bedrock_block_t *ngx_bedrock_converse_system(
+    ngx_bedrock_converse_t *conv, ngx_bedrock_block_kind_e kind);
+void ngx_bedrock_converse_system_json(ngx_bedrock_converse_t *conv,
     ngx_bedrock_jw_t *w);
 ngx_bedrock_tool_t *ngx_bedrock_converse_tool(ngx_bedrock_converse_t *conv,
     ngx_str_t *name);

@@ -1330,11 +1330,11 @@ ngx_bedrock_messages_turns(ngx_bedrock_messages_ctx_t *ctx,
 
 static ngx_int_t
 ngx_bedrock_messages_system(ngx_bedrock_messages_ctx_t *ctx,
-    ngx_bedrock_jw_t *w, ngx_bedrock_json_t *system)
+    ngx_bedrock_converse_t *conv, ngx_bedrock_json_t *system)
 {
-    ngx_uint_t           j;
-    ngx_bedrock_json_t  *c, *t, *cc, *ttl;
-    ngx_str_t            none = ngx_null_string;
+    ngx_uint_t            j;
+    ngx_bedrock_json_t   *c, *t, *cc, *ttl;
+    ngx_bedrock_block_t  *b;
 
     if (ngx_bedrock_json_is_null(system)) {
         return NGX_OK;
@@ -1342,13 +1342,12 @@ ngx_bedrock_messages_system(ngx_bedrock_messages_ctx_t *ctx,
 
     if (system->type == NGX_BEDROCK_JSON_STRING) {
         if (system->value.len) {
-            ngx_bedrock_jw_key(w, "system");
-            ngx_bedrock_jw_arr(w);
-            ngx_bedrock_jw_obj(w);
-            ngx_bedrock_jw_key(w, "text");
-            ngx_bedrock_jw_str(w, &system->value);
-            ngx_bedrock_jw_obj_end(w);
-            ngx_bedrock_jw_arr_end(w);
+            b = ngx_bedrock_converse_system(conv, NGX_BEDROCK_BLOCK_TEXT);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            b->text = system->value;
         }
 
         return NGX_OK;
@@ -1368,31 +1367,30 @@ ngx_bedrock_messages_system(ngx_bedrock_messages_ctx_t *ctx,
             return ngx_bedrock_messages_invalid(ctx, "system.%ui: Input "
                                                 "should be a text block", j);
         }
-    }
 
-    ngx_bedrock_jw_key(w, "system");
-    ngx_bedrock_jw_arr(w);
+        b = ngx_bedrock_converse_system(conv, NGX_BEDROCK_BLOCK_TEXT);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
 
-    for (c = system->child; c; c = c->next) {
-        ngx_bedrock_jw_obj(w);
-        ngx_bedrock_jw_key(w, "text");
-        ngx_bedrock_jw_str(w, &ngx_bedrock_json_get(c, "text")->value);
-        ngx_bedrock_jw_obj_end(w);
+        b->text = t->value;
 
         cc = ngx_bedrock_json_get(c, "cache_control");
 
         if (cc && cc->type == NGX_BEDROCK_JSON_OBJECT) {
+            b = ngx_bedrock_converse_system(conv,
+                                            NGX_BEDROCK_BLOCK_CACHE_POINT);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
             ttl = ngx_bedrock_json_get(cc, "ttl");
 
-            ngx_bedrock_jw_obj(w);
-            ngx_bedrock_converse_cache_point(
-                (ttl && ttl->type == NGX_BEDROCK_JSON_STRING) ? &ttl->value
-                                                             : &none, w);
-            ngx_bedrock_jw_obj_end(w);
+            if (ttl && ttl->type == NGX_BEDROCK_JSON_STRING) {
+                b->format = ttl->value;
+            }
         }
     }
-
-    ngx_bedrock_jw_arr_end(w);
 
     return NGX_OK;
 }
@@ -1609,6 +1607,12 @@ ngx_bedrock_messages_converse(ngx_bedrock_messages_ctx_t *ctx,
         return rc;
     }
 
+    rc = ngx_bedrock_messages_system(ctx, &conv,
+                                     ngx_bedrock_json_get(root, "system"));
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     if (!req->count) {
         rc = ngx_bedrock_messages_inference(ctx, &conv, root);
         if (rc != NGX_OK) {
@@ -1641,11 +1645,7 @@ ngx_bedrock_messages_converse(ngx_bedrock_messages_ctx_t *ctx,
 
     ngx_bedrock_converse_messages(&conv, &w);
 
-    rc = ngx_bedrock_messages_system(ctx, &w,
-                                     ngx_bedrock_json_get(root, "system"));
-    if (rc != NGX_OK) {
-        return rc;
-    }
+    ngx_bedrock_converse_system_json(&conv, &w);
 
     ngx_bedrock_converse_inference(&conv, &w);
     ngx_bedrock_converse_tools(&conv, &w);
