@@ -216,6 +216,8 @@ typedef struct {
 static ngx_int_t ngx_http_bedrock_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bedrock_route(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, ngx_str_t *model);
+static ngx_table_elt_t *ngx_http_bedrock_find_header(ngx_list_t *headers,
+    char *name, ngx_uint_t live);
 static ngx_uint_t ngx_http_bedrock_header_in(ngx_http_request_t *r,
     char *name, ngx_str_t *value);
 static void ngx_http_bedrock_body_handler(ngx_http_request_t *r);
@@ -887,20 +889,39 @@ static ngx_uint_t
 ngx_http_bedrock_header_in(ngx_http_request_t *r, char *name,
     ngx_str_t *value)
 {
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_bedrock_find_header(&r->headers_in.headers, name, 0);
+
+    if (h == NULL) {
+        return 0;
+    }
+
+    *value = h->value;
+
+    return 1;
+}
+
+
+/* a header of the list, by name; "live": skip those deleted (hash 0) */
+
+static ngx_table_elt_t *
+ngx_http_bedrock_find_header(ngx_list_t *headers, char *name, ngx_uint_t live)
+{
     size_t            len;
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
     len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
+    part = &headers->part;
     h = part->elts;
 
     for (i = 0; /* void */ ; i++) {
 
         if (i >= part->nelts) {
             if (part->next == NULL) {
-                return 0;
+                return NULL;
             }
 
             part = part->next;
@@ -908,11 +929,10 @@ ngx_http_bedrock_header_in(ngx_http_request_t *r, char *name,
             i = 0;
         }
 
-        if (h[i].key.len == len
+        if ((h[i].hash != 0 || !live) && h[i].key.len == len
             && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
         {
-            *value = h[i].value;
-            return 1;
+            return &h[i];
         }
     }
 }
@@ -2766,33 +2786,8 @@ ngx_http_bedrock_retry_after(ngx_list_t *headers, ngx_str_t *value)
 static ngx_uint_t
 ngx_http_bedrock_has_header(ngx_http_request_t *r, char *name)
 {
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    len = ngx_strlen(name);
-    part = &r->headers_out.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return 0;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash != 0 && h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return 1;
-        }
-    }
+    return ngx_http_bedrock_find_header(&r->headers_out.headers, name, 1)
+           != NULL;
 }
 
 
