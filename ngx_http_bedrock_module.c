@@ -15,6 +15,7 @@
 #include "ngx_http_bedrock_json.h"
 #include "ngx_http_bedrock_chat.h"
 #include "ngx_http_bedrock_messages.h"
+#include "ngx_http_bedrock_responses.h"
 #include "ngx_http_bedrock_sigv4.h"
 #include "ngx_http_bedrock_credentials.h"
 #include "ngx_http_bedrock_eventstream.h"
@@ -39,6 +40,8 @@
 typedef enum {
     ngx_http_bedrock_route_unknown = 0,
     ngx_http_bedrock_route_chat,
+    ngx_http_bedrock_route_responses,
+    ngx_http_bedrock_route_stored,     /* .../responses/{id}: none kept */
     ngx_http_bedrock_route_messages,
     ngx_http_bedrock_route_count_tokens,
     ngx_http_bedrock_route_models,
@@ -53,7 +56,8 @@ typedef enum {
     ngx_http_bedrock_call_claude,       /* InvokeModel, for Messages */
     ngx_http_bedrock_call_messages,     /* Converse, for Messages */
     ngx_http_bedrock_call_count,        /* CountTokens, for Messages */
-    ngx_http_bedrock_call_native        /* the client's own call */
+    ngx_http_bedrock_call_native,       /* the client's own call */
+    ngx_http_bedrock_call_responses     /* Converse, for OpenAI Responses */
 } ngx_http_bedrock_call_e;
 
 
@@ -168,6 +172,7 @@ typedef struct {
     ngx_str_t                      op;       /* the upstream operation */
     ngx_http_bedrock_native_op_t  *native;
     ngx_bedrock_messages_stream_t  mstream;
+    ngx_bedrock_responses_stream_t rstream;
     off_t                          received;  /* of the client's body */
 
     /* the upstream response */
@@ -238,6 +243,10 @@ static ngx_int_t ngx_http_bedrock_native_body(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, ngx_pool_t *temp, ngx_str_t *body);
 static void ngx_http_bedrock_guardrail_conf(ngx_http_bedrock_loc_conf_t *blcf,
     ngx_bedrock_guardrail_conf_t *g);
+static ngx_int_t ngx_http_bedrock_responses_body(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_pool_t *temp, ngx_str_t *body);
+static ngx_int_t ngx_http_bedrock_responses_check(void *data,
+    ngx_str_t *model, ngx_str_t *id, ngx_uint_t *claude);
 static ngx_int_t ngx_http_bedrock_messages_check(void *data,
     ngx_str_t *model, ngx_uint_t *claude);
 static ngx_int_t ngx_http_bedrock_read_body(ngx_http_request_t *r,
@@ -673,6 +682,7 @@ ngx_http_bedrock_handler(ngx_http_request_t *r)
     switch (ctx->route) {
 
     case ngx_http_bedrock_route_chat:
+    case ngx_http_bedrock_route_responses:
     case ngx_http_bedrock_route_messages:
     case ngx_http_bedrock_route_count_tokens:
     case ngx_http_bedrock_route_native:
@@ -718,6 +728,13 @@ ngx_http_bedrock_handler(ngx_http_request_t *r)
         return ngx_http_bedrock_models(r, blcf,
                                        alias.len ? &alias : NULL);
 
+    case ngx_http_bedrock_route_stored:
+        return ngx_http_bedrock_send_url_error(r, NGX_HTTP_NOT_FOUND,
+                                               "not_found",
+                                               "This gateway stores no "
+                                               "responses: %V %V finds "
+                                               "none.");
+
     default:
         return ngx_http_bedrock_send_url_error(r, NGX_HTTP_NOT_FOUND,
                                                "unknown_url",
@@ -759,6 +776,8 @@ ngx_http_bedrock_route(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx,
         ngx_uint_t                 dialect;
     } routes[] = {
         { ngx_string("/chat/completions"), ngx_http_bedrock_route_chat,
+          NGX_BEDROCK_DIALECT_OPENAI },
+        { ngx_string("/responses"), ngx_http_bedrock_route_responses,
           NGX_BEDROCK_DIALECT_OPENAI },
         { ngx_string("/messages"), ngx_http_bedrock_route_messages,
           NGX_BEDROCK_DIALECT_ANTHROPIC },
@@ -865,6 +884,14 @@ ngx_http_bedrock_route(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx,
 
     uri = &r->uri;
     last = uri->data + uri->len;
+
+    if (ngx_strlcasestrn(uri->data, last, (u_char *) "/responses/",
+                         sizeof("/responses/") - 2)
+        != NULL)
+    {
+        ctx->route = ngx_http_bedrock_route_stored;
+        return NGX_OK;
+    }
 
     p = ngx_strlcasestrn(uri->data, last, (u_char *) "/models/",
                          sizeof("/models/") - 2);
@@ -996,6 +1023,10 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
         rc = ngx_http_bedrock_native_body(r, ctx, temp, &body);
         break;
 
+    case ngx_http_bedrock_route_responses:
+        rc = ngx_http_bedrock_responses_body(r, ctx, temp, &body);
+        break;
+
     default:
         rc = ngx_http_bedrock_chat_body(r, ctx, temp, &body);
         break;
@@ -1106,6 +1137,43 @@ ngx_http_bedrock_chat_body(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx,
     ctx->body = req.body;
     ctx->streaming = req.stream;
     ctx->stream.include_usage = req.include_usage;
+
+    ngx_http_bedrock_set_op(ctx, req.stream, 0);
+
+    return NGX_OK;
+}
+
+
+/* OpenAI Responses: translated to Converse, stateless */
+
+static ngx_int_t
+ngx_http_bedrock_responses_body(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_pool_t *temp, ngx_str_t *body)
+{
+    ngx_int_t                         rc;
+    ngx_bedrock_error_t               err;
+    ngx_http_bedrock_loc_conf_t      *blcf;
+    ngx_bedrock_responses_request_t   req;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+
+    ngx_memzero(&req, sizeof(ngx_bedrock_responses_request_t));
+
+    ngx_http_bedrock_guardrail_conf(blcf, &req.guardrail);
+
+    req.model_check = ngx_http_bedrock_responses_check;
+    req.data = r;
+
+    rc = ngx_bedrock_responses_request(r->pool, temp, body->data, body->len,
+                                       &req, &err);
+
+    if (rc != NGX_OK) {
+        return ngx_http_bedrock_refused(r, ctx, rc, &req.model, &err);
+    }
+
+    ctx->call = ngx_http_bedrock_call_responses;
+    ctx->body = req.body;
+    ctx->streaming = req.stream;
 
     ngx_http_bedrock_set_op(ctx, req.stream, 0);
 
@@ -1554,6 +1622,26 @@ ngx_http_bedrock_messages_check(void *data, ngx_str_t *model,
 
 
 static ngx_int_t
+ngx_http_bedrock_responses_check(void *data, ngx_str_t *model, ngx_str_t *id,
+    ngx_uint_t *claude)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_int_t                rc;
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    rc = ngx_http_bedrock_messages_check(data, model, claude);
+
+    if (rc == NGX_OK) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+        *id = ctx->model_id;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
 ngx_http_bedrock_resolve_model(ngx_http_request_t *r,
     ngx_http_bedrock_loc_conf_t *blcf, ngx_http_bedrock_ctx_t *ctx)
 {
@@ -1661,11 +1749,16 @@ ngx_http_bedrock_start(ngx_http_request_t *r,
 
     ctx->id.len = ngx_sprintf(ctx->id.data, "%s%08xD%08xD%08xD",
                               (ctx->call == ngx_http_bedrock_call_chat)
-                              ? "chatcmpl-" : "msg_",
+                              ? "chatcmpl-"
+                              : (ctx->call == ngx_http_bedrock_call_responses)
+                                ? "resp_" : "msg_",
                               rnd[0], rnd[1], rnd[2])
                   - ctx->id.data;
 
     ctx->mstream.id = ctx->id;
+    ctx->rstream.id = ctx->id;
+    ctx->rstream.model = ctx->model;
+    ctx->rstream.created = ctx->created;
 
     if (ngx_http_upstream_create(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -2440,6 +2533,19 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
             ctx->usage = ctx->mstream.usage;
             break;
 
+        case ngx_http_bedrock_call_responses:
+            rc = ngx_bedrock_responses_answer(r->pool, temp, ctx->resp_start,
+                                              len, &ctx->rstream, &ctx->out,
+                                              &ctx->stop_reason, &ctx->usage);
+
+            if (rc == NGX_OK
+                && ngx_bedrock_str_copy(r->pool, &ctx->stop_reason) != NGX_OK)
+            {
+                rc = NGX_ERROR;
+            }
+
+            break;
+
         case ngx_http_bedrock_call_count:
             rc = ngx_bedrock_messages_count_answer(r->pool, temp,
                                                    ctx->resp_start, len,
@@ -2479,7 +2585,8 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
                           "upstream sent an invalid %s response "
                           "(request id \"%V\")",
                           (ctx->call == ngx_http_bedrock_call_chat
-                           || ctx->call == ngx_http_bedrock_call_messages)
+                           || ctx->call == ngx_http_bedrock_call_messages
+                           || ctx->call == ngx_http_bedrock_call_responses)
                           ? "Converse" : "Bedrock", &ctx->request_id);
         }
 
@@ -2689,7 +2796,9 @@ ngx_http_bedrock_stream_start(ngx_http_request_t *r, ngx_http_upstream_t *u,
         cln->handler = (ngx_pool_cleanup_pt) ngx_destroy_pool;
         cln->data = ctx->scratch;
 
-        if (ngx_bedrock_events_init(&ctx->events, r->pool) != NGX_OK) {
+        if (ngx_bedrock_events_init(&ctx->events, r->pool) != NGX_OK
+            || ngx_bedrock_responses_init(&ctx->rstream, r->pool) != NGX_OK)
+        {
             return NGX_ERROR;
         }
     }
@@ -3048,6 +3157,13 @@ ngx_http_bedrock_stream_feed(ngx_http_request_t *r,
                     content = ctx->mstream.content;
                     break;
 
+                case ngx_http_bedrock_call_responses:
+                    rc = ngx_bedrock_responses_event(&ctx->rstream,
+                                                     &ctx->events, &ev,
+                                                     ctx->scratch, &sse);
+                    content = ctx->rstream.content;
+                    break;
+
                 default: /* native: decoded for the log only */
                     ngx_str_null(&sse);
                     content = (ev.type != NGX_BEDROCK_EVENT_NONE
@@ -3213,6 +3329,19 @@ ngx_http_bedrock_stream_finish(ngx_http_request_t *r,
 
             return ngx_http_bedrock_stream_output(r, &sse);
 
+        case ngx_http_bedrock_call_responses:
+
+            /* no metadata came: response.completed now, without usage */
+
+            if (ngx_bedrock_responses_end(&ctx->rstream, &ctx->events,
+                                          ctx->scratch, &sse)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            return ngx_http_bedrock_stream_output(r, &sse);
+
         default:
             return NGX_OK;
         }
@@ -3247,6 +3376,14 @@ ngx_http_bedrock_stream_finish(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
+    } else if (ctx->call == ngx_http_bedrock_call_responses) {
+        if (ngx_bedrock_responses_stream_error(&ctx->rstream, ctx->scratch,
+                                               err, &sse)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
     } else if (ngx_bedrock_messages_stream_error(ctx->scratch, err, &sse)
                != NGX_OK)
     {
@@ -3272,6 +3409,7 @@ ngx_http_bedrock_converse_stream(ngx_http_bedrock_ctx_t *ctx)
 {
     return ctx->call == ngx_http_bedrock_call_chat
            || ctx->call == ngx_http_bedrock_call_messages
+           || ctx->call == ngx_http_bedrock_call_responses
            || (ctx->call == ngx_http_bedrock_call_native
                && !ctx->native->invoke);
 }

@@ -174,7 +174,7 @@ libs="-lyajl -lssl -lcrypto -lpcre2-8 -lz -lcrypt -ldl -lpthread"
 msrc="${BEDROCK_SRC:-$top/src}"
 module="$msrc/ngx_http_bedrock_json.c $msrc/ngx_http_bedrock_error.c
     $msrc/ngx_http_bedrock_converse.c $msrc/ngx_http_bedrock_chat.c
-    $msrc/ngx_http_bedrock_messages.c
+    $msrc/ngx_http_bedrock_messages.c $msrc/ngx_http_bedrock_responses.c
     $msrc/ngx_http_bedrock_media.c
     $msrc/ngx_http_bedrock_sigv4.c $msrc/ngx_http_bedrock_eventstream.c
     $msrc/ngx_http_bedrock_stream.c $msrc/ngx_http_bedrock_credentials.c

@@ -35,10 +35,6 @@ typedef struct {
 } ngx_bedrock_chat_ctx_t;
 
 
-typedef struct {
-    ngx_str_t                 mime;
-    ngx_str_t                 format;
-} ngx_bedrock_image_format_t;
 
 
 static ngx_int_t ngx_bedrock_invalid(ngx_bedrock_chat_ctx_t *ctx,
@@ -67,14 +63,6 @@ static ngx_int_t ngx_bedrock_cleanup(ngx_pool_t *pool,
 static void ngx_bedrock_scratch_free(void *data);
 
 
-static ngx_bedrock_image_format_t  ngx_bedrock_image_formats[] = {
-    { ngx_string("image/png"), ngx_string("png") },
-    { ngx_string("image/jpeg"), ngx_string("jpeg") },
-    { ngx_string("image/jpg"), ngx_string("jpeg") },
-    { ngx_string("image/gif"), ngx_string("gif") },
-    { ngx_string("image/webp"), ngx_string("webp") },
-    { ngx_null_string, ngx_null_string }
-};
 
 
 /*
@@ -668,80 +656,51 @@ static ngx_int_t
 ngx_bedrock_chat_image(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *part,
     ngx_uint_t i, ngx_uint_t j)
 {
-    char                        *msg;
-    u_char                      *p, *comma, *last;
-    ngx_str_t                    mime;
-    ngx_bedrock_json_t          *url;
-    ngx_bedrock_block_t         *b;
-    ngx_bedrock_image_format_t  *f;
+    char                 *msg;
+    ngx_int_t             rc;
+    ngx_str_t             mime, data, format, *param;
+    ngx_bedrock_json_t   *url;
+    ngx_bedrock_block_t  *b;
 
     url = ngx_bedrock_json_get(ngx_bedrock_json_get(part, "image_url"),
                                "url");
 
+    param = ngx_bedrock_param(ctx, "messages[%ui].content[%ui].image_url.url",
+                              i, j);
+
     if (url == NULL || url->type != NGX_BEDROCK_JSON_STRING) {
-        return ngx_bedrock_invalid(ctx,
-              ngx_bedrock_param(ctx,
-                                "messages[%ui].content[%ui].image_url.url",
-                                i, j),
-              "an image_url part must have a string url");
+        return ngx_bedrock_invalid(ctx, param,
+                                   "an image_url part must have a string "
+                                   "url");
     }
 
-    p = url->value.data;
-    last = p + url->value.len;
+    rc = ngx_bedrock_data_url(&url->value, &mime, &data);
 
-    if (url->value.len < 5 || ngx_strncasecmp(p, (u_char *) "data:", 5) != 0)
-    {
-        return ngx_bedrock_invalid(ctx,
-              ngx_bedrock_param(ctx,
-                                "messages[%ui].content[%ui].image_url.url",
-                                i, j),
-              "Only data: URLs (data:image/png;base64,...) are supported "
-              "for images; this gateway does not fetch image URLs.");
+    if (rc == NGX_DECLINED) {
+        return ngx_bedrock_invalid(ctx, param,
+                                   "Only data: URLs (data:image/png;base64,"
+                                   "...) are supported for images; this "
+                                   "gateway does not fetch image URLs.");
     }
 
-    p += 5;
-    comma = ngx_strlchr(p, last, ',');
-
-    if (comma == NULL || comma - p < 7
-        || ngx_strncasecmp(comma - 7, (u_char *) ";base64", 7) != 0)
-    {
-        return ngx_bedrock_invalid(ctx,
-              ngx_bedrock_param(ctx,
-                                "messages[%ui].content[%ui].image_url.url",
-                                i, j),
-              "an image data: URL must be base64-encoded");
+    if (rc != NGX_OK) {
+        return ngx_bedrock_invalid(ctx, param,
+                                   "an image data: URL must be "
+                                   "base64-encoded");
     }
 
-    mime.data = p;
-    mime.len = comma - 7 - p;
-
-    for (f = ngx_bedrock_image_formats; f->mime.len; f++) {
-        if (f->mime.len == mime.len
-            && ngx_strncasecmp(f->mime.data, mime.data, mime.len) == 0)
-        {
-            break;
-        }
-    }
-
-    if (f->mime.len == 0) {
-        return ngx_bedrock_invalid(ctx,
-              ngx_bedrock_param(ctx,
-                                "messages[%ui].content[%ui].image_url.url",
-                                i, j),
-              "image type '%V' is not supported; use png, jpeg, gif or "
-              "webp", &mime);
+    if (ngx_bedrock_image_format(&mime, &format) != NGX_OK) {
+        return ngx_bedrock_invalid(ctx, param,
+                                   "image type '%V' is not supported; use "
+                                   "png, jpeg, gif or webp", &mime);
     }
 
     /* Bedrock is not called for what it would refuse, or misread */
 
-    msg = ngx_bedrock_image_check(&f->format, comma + 1, last - comma - 1);
+    msg = ngx_bedrock_image_check(&format, data.data, data.len);
 
     if (msg != NULL) {
-        return ngx_bedrock_invalid(ctx,
-              ngx_bedrock_param(ctx,
-                                "messages[%ui].content[%ui].image_url.url",
-                                i, j),
-              "%s", msg);
+        return ngx_bedrock_invalid(ctx, param, "%s", msg);
     }
 
     b = ngx_bedrock_converse_block(&ctx->conv, 0, NGX_BEDROCK_BLOCK_IMAGE);
@@ -749,9 +708,8 @@ ngx_bedrock_chat_image(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *part,
         return NGX_ERROR;
     }
 
-    b->format = f->format;
-    b->text.data = comma + 1;
-    b->text.len = last - comma - 1;
+    b->format = format;
+    b->text = data;
 
     return NGX_OK;
 }
@@ -1455,22 +1413,12 @@ ngx_bedrock_invalid(ngx_bedrock_chat_ctx_t *ctx, ngx_str_t *param,
 static ngx_str_t *
 ngx_bedrock_param(ngx_bedrock_chat_ctx_t *ctx, const char *fmt, ...)
 {
-    u_char     *p;
     va_list     args;
     ngx_str_t  *param;
 
-    param = ngx_palloc(ctx->out, sizeof(ngx_str_t) + 128);
-    if (param == NULL) {
-        return NULL;
-    }
-
-    p = (u_char *) (param + 1);
-
     va_start(args, fmt);
-    param->len = ngx_vslprintf(p, p + 128, fmt, args) - p;
+    param = ngx_bedrock_error_param(ctx->out, fmt, args);
     va_end(args);
-
-    param->data = p;
 
     return param;
 }

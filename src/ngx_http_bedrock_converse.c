@@ -123,6 +123,238 @@ ngx_bedrock_converse_inference(ngx_bedrock_converse_t *conv,
 
 
 /*
+ * A reasoning effort ("minimal" to "max"; "none": off) in the model
+ * family's own terms, from the Bedrock model id: Claude takes a thinking
+ * budget (maxTokens must stay above it, and temperature and topP must go),
+ * Amazon Nova a reasoningConfig, OpenAI's gpt-oss a reasoning_effort.
+ * Other families have no such field: NGX_DECLINED.
+ */
+
+#define NGX_BEDROCK_FAMILY_NOVA    1
+#define NGX_BEDROCK_FAMILY_GPT_OSS 2
+
+ngx_int_t
+ngx_bedrock_converse_effort(ngx_bedrock_converse_t *conv, ngx_str_t *effort,
+    ngx_str_t *id, ngx_uint_t claude)
+{
+    u_char      *p;
+    ngx_int_t    max;
+    ngx_uint_t   i, budget;
+
+    static struct {
+        ngx_str_t    name;
+        ngx_uint_t   budget;
+        char        *level;
+    } efforts[] = {
+        { ngx_string("minimal"), 1024, "low" },
+        { ngx_string("low"), 2048, "low" },
+        { ngx_string("medium"), 8192, "medium" },
+        { ngx_string("high"), 16384, "high" },
+        { ngx_string("xhigh"), 32768, "high" },
+        { ngx_string("max"), 32768, "high" },
+        { ngx_null_string, 0, NULL }
+    };
+
+    if (effort->len == 4 && ngx_strncmp(effort->data, "none", 4) == 0) {
+        return NGX_OK;
+    }
+
+    for (i = 0; efforts[i].name.len; i++) {
+        if (efforts[i].name.len == effort->len
+            && ngx_strncmp(efforts[i].name.data, effort->data, effort->len)
+               == 0)
+        {
+            break;
+        }
+    }
+
+    if (efforts[i].name.len == 0) {
+        return NGX_ABORT;
+    }
+
+    if (claude) {
+        budget = efforts[i].budget;
+        conv->thinking_budget = budget;
+
+        /* the answer's own room comes on top of the budget */
+
+        if (conv->max_tokens.data == NULL
+            || ngx_atoi(conv->max_tokens.data, conv->max_tokens.len)
+               == NGX_ERROR)
+        {
+            max = 4096;
+
+        } else {
+            max = ngx_atoi(conv->max_tokens.data, conv->max_tokens.len);
+        }
+
+        p = ngx_pnalloc(conv->pool, NGX_INT_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        conv->max_tokens.data = p;
+        conv->max_tokens.len = ngx_sprintf(p, "%i",
+                                           ngx_bedrock_sum(max, budget))
+                               - p;
+
+        ngx_str_null(&conv->temperature);
+        ngx_str_null(&conv->top_p);
+
+        return NGX_OK;
+    }
+
+    if (ngx_strlcasestrn(id->data, id->data + id->len,
+                         (u_char *) "amazon.nova", sizeof("amazon.nova") - 2)
+        != NULL)
+    {
+        conv->effort = efforts[i].level;
+        conv->effort_family = NGX_BEDROCK_FAMILY_NOVA;
+
+        if (ngx_strcmp(conv->effort, "high") == 0) {
+            ngx_str_null(&conv->temperature);
+            ngx_str_null(&conv->top_p);
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_strlcasestrn(id->data, id->data + id->len,
+                         (u_char *) "openai.gpt-oss",
+                         sizeof("openai.gpt-oss") - 2)
+        != NULL)
+    {
+        conv->effort = efforts[i].level;
+        conv->effort_family = NGX_BEDROCK_FAMILY_GPT_OSS;
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* "outputConfig" and "additionalModelRequestFields", when set */
+
+void
+ngx_bedrock_converse_extra(ngx_bedrock_converse_t *conv, ngx_bedrock_jw_t *w)
+{
+    if (conv->schema.data) {
+        ngx_bedrock_jw_key(w, "outputConfig");
+        ngx_bedrock_jw_obj(w);
+        ngx_bedrock_jw_key(w, "textFormat");
+        ngx_bedrock_jw_obj(w);
+        ngx_bedrock_jw_key(w, "type");
+        ngx_bedrock_jw_cstr(w, "json_schema");
+        ngx_bedrock_jw_key(w, "structure");
+        ngx_bedrock_jw_obj(w);
+        ngx_bedrock_jw_key(w, "jsonSchema");
+        ngx_bedrock_jw_obj(w);
+        ngx_bedrock_jw_key(w, "schema");
+        ngx_bedrock_jw_str(w, &conv->schema);
+
+        if (conv->schema_name.len) {
+            ngx_bedrock_jw_key(w, "name");
+            ngx_bedrock_jw_str(w, &conv->schema_name);
+        }
+
+        if (conv->schema_description.len) {
+            ngx_bedrock_jw_key(w, "description");
+            ngx_bedrock_jw_str(w, &conv->schema_description);
+        }
+
+        ngx_bedrock_jw_obj_end(w);
+        ngx_bedrock_jw_obj_end(w);
+        ngx_bedrock_jw_obj_end(w);
+        ngx_bedrock_jw_obj_end(w);
+    }
+
+    if (conv->thinking_budget == 0 && conv->effort == NULL) {
+        return;
+    }
+
+    ngx_bedrock_jw_key(w, "additionalModelRequestFields");
+    ngx_bedrock_jw_obj(w);
+
+    if (conv->thinking_budget) {
+        ngx_bedrock_jw_key(w, "thinking");
+        ngx_bedrock_jw_obj(w);
+        ngx_bedrock_jw_key(w, "type");
+        ngx_bedrock_jw_cstr(w, "enabled");
+        ngx_bedrock_jw_key(w, "budget_tokens");
+        ngx_bedrock_jw_int(w, conv->thinking_budget);
+        ngx_bedrock_jw_obj_end(w);
+
+    } else if (conv->effort_family == NGX_BEDROCK_FAMILY_NOVA) {
+        ngx_bedrock_jw_key(w, "reasoningConfig");
+        ngx_bedrock_jw_obj(w);
+        ngx_bedrock_jw_key(w, "type");
+        ngx_bedrock_jw_cstr(w, "enabled");
+        ngx_bedrock_jw_key(w, "maxReasoningEffort");
+        ngx_bedrock_jw_cstr(w, conv->effort);
+        ngx_bedrock_jw_obj_end(w);
+
+    } else {
+        ngx_bedrock_jw_key(w, "reasoning_effort");
+        ngx_bedrock_jw_cstr(w, conv->effort);
+    }
+
+    ngx_bedrock_jw_obj_end(w);
+}
+
+
+/*
+ * A document's name as Converse allows it: letters, digits, hyphens,
+ * parentheses, square brackets and single spaces; the rest become "-",
+ * and at most 200 characters are kept
+ */
+
+void
+ngx_bedrock_converse_document_name(ngx_str_t *name)
+{
+    u_char      c, *p, *q;
+    ngx_uint_t  space;
+
+    space = 1;
+    q = name->data;
+
+    for (p = name->data; p < name->data + name->len; p++) {
+        c = *p;
+
+        if (c == ' ') {
+            if (space) {
+                continue;
+            }
+
+            space = 1;
+            *q++ = c;
+            continue;
+        }
+
+        space = 0;
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '-' || c == '('
+              || c == ')' || c == '[' || c == ']'))
+        {
+            c = '-';
+        }
+
+        *q++ = c;
+    }
+
+    while (q > name->data && q[-1] == ' ') {
+        q--;
+    }
+
+    name->len = ngx_min((size_t) (q - name->data), 200);
+
+    if (name->len == 0) {
+        ngx_str_set(name, "document");
+    }
+}
+
+
+/*
  * "toolConfig": the client's tools and its choice.  Converse has no
  * "none" (the parsers then offer no tools), but accepts a history with
  * tool calls only together with a toolConfig, which then names just the
@@ -383,6 +615,21 @@ ngx_bedrock_converse_messages(ngx_bedrock_converse_t *conv,
 
             case NGX_BEDROCK_BLOCK_CACHE_POINT:
                 ngx_bedrock_converse_cache_point(&b[k].format, w);
+                break;
+
+            case NGX_BEDROCK_BLOCK_DOCUMENT:
+                ngx_bedrock_jw_key(w, "document");
+                ngx_bedrock_jw_obj(w);
+                ngx_bedrock_jw_key(w, "format");
+                ngx_bedrock_jw_str(w, &b[k].format);
+                ngx_bedrock_jw_key(w, "name");
+                ngx_bedrock_jw_str(w, &b[k].name);
+                ngx_bedrock_jw_key(w, "source");
+                ngx_bedrock_jw_obj(w);
+                ngx_bedrock_jw_key(w, "bytes");
+                ngx_bedrock_jw_str(w, &b[k].text);
+                ngx_bedrock_jw_obj_end(w);
+                ngx_bedrock_jw_obj_end(w);
                 break;
             }
 

@@ -31,18 +31,20 @@ typedef enum {
     NGX_BEDROCK_BLOCK_TOOL_RESULT,
     NGX_BEDROCK_BLOCK_REASONING,
     NGX_BEDROCK_BLOCK_REDACTED,
-    NGX_BEDROCK_BLOCK_CACHE_POINT
+    NGX_BEDROCK_BLOCK_CACHE_POINT,
+    NGX_BEDROCK_BLOCK_DOCUMENT
 } ngx_bedrock_block_kind_e;
 
 
 typedef struct {
     ngx_bedrock_block_kind_e  kind;
-    ngx_str_t                 text;     /* text, image base64, result
-                                           text, reasoning, redacted data */
-    ngx_str_t                 format;   /* image format, result status,
-                                           cache point ttl */
+    ngx_str_t                 text;     /* text, image or document
+                                           base64, result text, reasoning,
+                                           redacted data */
+    ngx_str_t                 format;   /* image or document format,
+                                           result status, cache point ttl */
     ngx_str_t                 id;       /* toolUseId, reasoning signature */
-    ngx_str_t                 name;     /* tool name */
+    ngx_str_t                 name;     /* tool name, document name */
     ngx_bedrock_json_t       *input;    /* tool input, parsed */
 } ngx_bedrock_block_t;
 
@@ -84,6 +86,16 @@ typedef struct {
     ngx_str_t                 temperature;
     ngx_str_t                 top_p;
     ngx_array_t               stop;     /* of ngx_str_t, none empty */
+
+    /* outputConfig.textFormat: a JSON schema, as JSON text; NULL: none */
+    ngx_str_t                 schema;
+    ngx_str_t                 schema_name;
+    ngx_str_t                 schema_description;
+
+    /* additionalModelRequestFields for reasoning; 0: none */
+    ngx_uint_t                thinking_budget;  /* Claude */
+    char                     *effort;           /* Nova, gpt-oss */
+    ngx_uint_t                effort_family;
 
     /* toolConfig: none with "none", the history's tools still written */
     ngx_array_t               tools;    /* of ngx_bedrock_tool_t */
@@ -194,6 +206,11 @@ ngx_bedrock_tool_t *ngx_bedrock_converse_tool(ngx_bedrock_converse_t *conv,
     ngx_str_t *name);
 void ngx_bedrock_converse_inference(ngx_bedrock_converse_t *conv,
     ngx_bedrock_jw_t *w);
+ngx_int_t ngx_bedrock_converse_effort(ngx_bedrock_converse_t *conv,
+    ngx_str_t *effort, ngx_str_t *id, ngx_uint_t claude);
+void ngx_bedrock_converse_extra(ngx_bedrock_converse_t *conv,
+    ngx_bedrock_jw_t *w);
+void ngx_bedrock_converse_document_name(ngx_str_t *name);
 void ngx_bedrock_converse_tools(ngx_bedrock_converse_t *conv,
     ngx_bedrock_jw_t *w);
 void ngx_bedrock_converse_guardrail(ngx_bedrock_guardrail_conf_t *g,

@@ -15,6 +15,7 @@
 
 /* the longest message of a refused request */
 #define NGX_BEDROCK_INVALID_LEN   1024
+#define NGX_BEDROCK_PARAM_LEN     128
 
 
 #define ngx_bedrock_is_word(c)                                               \
@@ -644,4 +645,26 @@ ngx_bedrock_error_invalid(ngx_pool_t *pool, ngx_bedrock_error_t *err,
                        - p;
 
     return NGX_DECLINED;
+}
+
+
+/* a parameter's name, such as "input[3].content[0]", in at most 128 bytes */
+
+ngx_str_t *
+ngx_bedrock_error_param(ngx_pool_t *pool, const char *fmt, va_list args)
+{
+    u_char     *p;
+    ngx_str_t  *param;
+
+    param = ngx_palloc(pool, sizeof(ngx_str_t) + NGX_BEDROCK_PARAM_LEN);
+    if (param == NULL) {
+        return NULL;
+    }
+
+    p = (u_char *) (param + 1);
+
+    param->data = p;
+    param->len = ngx_vslprintf(p, p + NGX_BEDROCK_PARAM_LEN, fmt, args) - p;
+
+    return param;
 }

@@ -60,6 +60,8 @@ ngx_int_t ngx_bedrock_error_render(ngx_pool_t *pool, ngx_bedrock_error_t *err,
 char *ngx_bedrock_error_anthropic_type(ngx_uint_t status);
 ngx_int_t ngx_bedrock_exception_error(ngx_pool_t *pool, ngx_str_t *type,
     ngx_str_t *detail, ngx_bedrock_error_t *err);
+ngx_str_t *ngx_bedrock_error_param(ngx_pool_t *pool, const char *fmt,
+    va_list args);
 ngx_int_t ngx_bedrock_error_invalid(ngx_pool_t *pool,
     ngx_bedrock_error_t *err, ngx_str_t *param, const char *fmt,
     va_list args);

@@ -195,3 +195,65 @@ ngx_bedrock_base64_head(u_char *data, size_t len, u_char *head, size_t *n)
 
     return NGX_OK;
 }
+
+
+ngx_int_t
+ngx_bedrock_data_url(ngx_str_t *url, ngx_str_t *type, ngx_str_t *data)
+{
+    u_char  *p, *comma, *last;
+
+    p = url->data;
+    last = p + url->len;
+
+    if (url->len < 5 || ngx_strncasecmp(p, (u_char *) "data:", 5) != 0) {
+        return NGX_DECLINED;
+    }
+
+    p += 5;
+    comma = ngx_strlchr(p, last, ',');
+
+    if (comma == NULL || comma - p < 7
+        || ngx_strncasecmp(comma - 7, (u_char *) ";base64", 7) != 0)
+    {
+        return NGX_ABORT;
+    }
+
+    type->data = p;
+    type->len = comma - 7 - p;
+
+    data->data = comma + 1;
+    data->len = last - comma - 1;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_bedrock_image_format(ngx_str_t *type, ngx_str_t *format)
+{
+    ngx_uint_t  i;
+
+    static struct {
+        ngx_str_t  type;
+        ngx_str_t  format;
+    } formats[] = {
+        { ngx_string("image/png"), ngx_string("png") },
+        { ngx_string("image/jpeg"), ngx_string("jpeg") },
+        { ngx_string("image/jpg"), ngx_string("jpeg") },
+        { ngx_string("image/gif"), ngx_string("gif") },
+        { ngx_string("image/webp"), ngx_string("webp") },
+        { ngx_null_string, ngx_null_string }
+    };
+
+    for (i = 0; formats[i].type.len; i++) {
+        if (formats[i].type.len == type->len
+            && ngx_strncasecmp(formats[i].type.data, type->data, type->len)
+               == 0)
+        {
+            *format = formats[i].format;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}

@@ -29,4 +29,16 @@
 char *ngx_bedrock_image_check(ngx_str_t *format, u_char *data, size_t len);
 
 
+/*
+ * "data:<type>;base64,<data>": NGX_OK with the media type and the base64
+ * data, NGX_DECLINED for a URL of another scheme, NGX_ABORT for a data:
+ * URL that is not base64.
+ */
+ngx_int_t ngx_bedrock_data_url(ngx_str_t *url, ngx_str_t *type,
+    ngx_str_t *data);
+
+/* an image media type to Bedrock's format: NGX_OK, or NGX_DECLINED */
+ngx_int_t ngx_bedrock_image_format(ngx_str_t *type, ngx_str_t *format);
+
+
 #endif /* _NGX_HTTP_BEDROCK_MEDIA_H_INCLUDED_ */
