@@ -22,7 +22,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build="$top/build"
 vectors="${BEDROCK_VECTORS:-$top/../shared/vectors}"
-targets="eventstream chat_request chat_response sigv4 messages"
+targets="eventstream chat_request chat_response sigv4 messages responses"
 
 fuzz=0
 seconds=30

@@ -1545,21 +1545,11 @@ ngx_bedrock_responses_object(ngx_bedrock_responses_stream_t *st,
         ngx_bedrock_jw_obj(w);
         ngx_bedrock_jw_key(w, "code");
 
-        /* the codes the Responses API has, which clients dispatch on */
+        /* the codes of the Responses API, which clients dispatch on */
 
-        if (err->code.len == sizeof("context_length_exceeded") - 1
-            && ngx_strncmp(err->code.data, "context_length_exceeded",
-                           err->code.len)
-               == 0)
-        {
-            ngx_bedrock_jw_str(w, &err->code);
-
-        } else {
-            ngx_bedrock_jw_cstr(w, (err->status == 429)
-                                   ? "rate_limit_exceeded"
-                                   : (err->status == 400) ? "invalid_prompt"
-                                                          : "server_error");
-        }
+        ngx_bedrock_jw_cstr(w, (err->status == 429) ? "rate_limit_exceeded"
+                               : (err->status == 400) ? "invalid_prompt"
+                                                      : "server_error");
 
         ngx_bedrock_jw_key(w, "message");
         ngx_bedrock_jw_str(w, &err->message);
