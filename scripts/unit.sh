@@ -324,6 +324,10 @@ if [ $fuzz = 1 ]; then
 
         cp "$top/tests/fuzz/corpus/$t"/* "$work/" 2>/dev/null || true
 
+        # the regression inputs as seeds too: clang's UBSan reports what
+        # the replay's gcc build lets pass (a null pointer plus zero)
+        cp "$top/tests/fuzz/regressions/$t"/* "$work/" 2>/dev/null || true
+
         # the shared vectors, when they are there, as more seeds (after
         # the eventstream target's 6 bytes: include_usage, and for the
         # corrupt ones checksums kept as they are)
@@ -376,9 +380,10 @@ if [ $fuzz = 1 ]; then
                  "$cov, $ft, $corp"
             passed=$((passed + 1))
         else
-            grep -E -A30 'ERROR: [A-Za-z]+Sanitizer|ERROR: libFuzzer' \
-                "$log" | head -60
-            grep -E -A12 'runtime error|ngx_fuzz:' "$log" | head -30
+            { grep -E -A30 'ERROR: [A-Za-z]+Sanitizer|ERROR: libFuzzer' \
+                  "$log" || true; } | head -60
+            { grep -E -A12 'runtime error|ngx_fuzz:' "$log" || true; } \
+                | head -30
             echo "FAIL fuzz/$t: exit $rc; crash inputs in $artifacts"
             echo "     (minimize: $fz/fuzz_$t -minimize_crash=1" \
                  "-runs=100000 <input>)"

@@ -616,6 +616,10 @@ ngx_bedrock_utf8_valid(u_char *p, size_t len)
     size_t   n;
     u_char  *last;
 
+    if (len == 0) {
+        return 1;
+    }
+
     last = p + len;
 
     while (p < last) {

@@ -272,6 +272,10 @@ ngx_fuzz_es_anthropic(ngx_str_t *sse)
     u_char     *p, *last, *nl, *end;
     ngx_str_t   data;
 
+    if (sse->len == 0) {
+        return;
+    }
+
     p = sse->data;
     last = p + sse->len;
 

@@ -128,6 +128,10 @@ ngx_fuzz_sse(ngx_str_t *sse, const char *what)
     u_char     *p, *last, *end;
     ngx_str_t   json;
 
+    if (sse->len == 0) {
+        return;
+    }
+
     p = sse->data;
     last = p + sse->len;
 
