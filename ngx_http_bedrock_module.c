@@ -118,6 +118,8 @@ typedef struct {
     ngx_flag_t                     native;
     ngx_array_t                   *betas;    /* bedrock_anthropic_beta */
     ngx_http_bedrock_guardrail_t  *guardrail;
+    ngx_uint_t                     cache_points;  /* bedrock_cache_point */
+    ngx_uint_t                     latency;       /* bedrock_latency */
     size_t                         max_response_size;
     time_t                         created;
 
@@ -243,15 +245,16 @@ static ngx_int_t ngx_http_bedrock_native_body(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, ngx_pool_t *temp, ngx_str_t *body);
 static void ngx_http_bedrock_guardrail_conf(ngx_http_bedrock_loc_conf_t *blcf,
     ngx_bedrock_guardrail_conf_t *g);
+static void ngx_http_bedrock_converse_conf(ngx_http_bedrock_loc_conf_t *blcf,
+    ngx_bedrock_converse_conf_t *c);
 static ngx_int_t ngx_http_bedrock_responses_body(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, ngx_pool_t *temp, ngx_str_t *body);
-static ngx_int_t ngx_http_bedrock_responses_check(void *data,
+static ngx_int_t ngx_http_bedrock_model_check(void *data,
     ngx_str_t *model, ngx_str_t *id, ngx_uint_t *claude);
 static ngx_int_t ngx_http_bedrock_messages_check(void *data,
     ngx_str_t *model, ngx_uint_t *claude);
 static ngx_int_t ngx_http_bedrock_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
-static ngx_int_t ngx_http_bedrock_model_check(void *data, ngx_str_t *model);
 static ngx_int_t ngx_http_bedrock_resolve_model(ngx_http_request_t *r,
     ngx_http_bedrock_loc_conf_t *blcf, ngx_http_bedrock_ctx_t *ctx);
 static ngx_int_t ngx_http_bedrock_model_not_found(ngx_http_request_t *r,
@@ -387,6 +390,25 @@ static ngx_conf_bitmask_t  ngx_http_bedrock_next_upstream_masks[] = {
 };
 
 
+/* "off" stands alone: a location's own setting that adds none */
+#define NGX_HTTP_BEDROCK_CACHE_OFF  0x80
+
+static ngx_conf_bitmask_t  ngx_http_bedrock_cache_points[] = {
+    { ngx_string("system"), NGX_BEDROCK_CACHE_SYSTEM },
+    { ngx_string("tools"), NGX_BEDROCK_CACHE_TOOLS },
+    { ngx_string("messages"), NGX_BEDROCK_CACHE_MESSAGES },
+    { ngx_string("off"), NGX_HTTP_BEDROCK_CACHE_OFF },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_bedrock_latencies[] = {
+    { ngx_string("standard"), 0 },
+    { ngx_string("optimized"), 1 },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_http_bedrock_commands[] = {
 
     { ngx_string("bedrock_pass"),
@@ -444,6 +466,20 @@ static ngx_command_t  ngx_http_bedrock_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("bedrock_cache_point"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_conf_set_bitmask_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, cache_points),
+      &ngx_http_bedrock_cache_points },
+
+    { ngx_string("bedrock_latency"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, latency),
+      &ngx_http_bedrock_latencies },
 
     { ngx_string("bedrock_connect_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -1122,6 +1158,7 @@ ngx_http_bedrock_chat_body(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx,
     ngx_memzero(&req, sizeof(ngx_bedrock_chat_request_t));
 
     ngx_http_bedrock_guardrail_conf(blcf, &req.guardrail);
+    ngx_http_bedrock_converse_conf(blcf, &req.conf);
 
     req.model_check = ngx_http_bedrock_model_check;
     req.data = r;
@@ -1160,8 +1197,9 @@ ngx_http_bedrock_responses_body(ngx_http_request_t *r,
     ngx_memzero(&req, sizeof(ngx_bedrock_responses_request_t));
 
     ngx_http_bedrock_guardrail_conf(blcf, &req.guardrail);
+    ngx_http_bedrock_converse_conf(blcf, &req.conf);
 
-    req.model_check = ngx_http_bedrock_responses_check;
+    req.model_check = ngx_http_bedrock_model_check;
     req.data = r;
 
     rc = ngx_bedrock_responses_request(r->pool, temp, body->data, body->len,
@@ -1250,6 +1288,7 @@ ngx_http_bedrock_messages_body(ngx_http_request_t *r,
     ngx_memzero(&req, sizeof(ngx_bedrock_messages_request_t));
 
     ngx_http_bedrock_guardrail_conf(blcf, &req.guardrail);
+    ngx_http_bedrock_converse_conf(blcf, &req.conf);
 
     (void) ngx_http_bedrock_header_in(r, "anthropic-beta", &req.betas);
     req.extra_betas = blcf->betas;
@@ -1419,6 +1458,17 @@ ngx_http_bedrock_guardrail_conf(ngx_http_bedrock_loc_conf_t *blcf,
 }
 
 
+/* bedrock_cache_point and bedrock_latency, for the translation */
+
+static void
+ngx_http_bedrock_converse_conf(ngx_http_bedrock_loc_conf_t *blcf,
+    ngx_bedrock_converse_conf_t *c)
+{
+    c->cache = blcf->cache_points & ~NGX_HTTP_BEDROCK_CACHE_OFF;
+    c->latency_optimized = blcf->latency;
+}
+
+
 static void
 ngx_http_bedrock_cancel_wait(void *data)
 {
@@ -1577,23 +1627,6 @@ ngx_http_bedrock_read_body(ngx_http_request_t *r, ngx_str_t *body)
 /* the translation asks first: is the model in the location's allowlist */
 
 static ngx_int_t
-ngx_http_bedrock_model_check(void *data, ngx_str_t *model)
-{
-    ngx_http_request_t  *r = data;
-
-    ngx_http_bedrock_ctx_t       *ctx;
-    ngx_http_bedrock_loc_conf_t  *blcf;
-
-    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
-    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
-
-    ctx->model = *model;
-
-    return ngx_http_bedrock_resolve_model(r, blcf, ctx);
-}
-
-
-static ngx_int_t
 ngx_http_bedrock_messages_check(void *data, ngx_str_t *model,
     ngx_uint_t *claude)
 {
@@ -1622,7 +1655,7 @@ ngx_http_bedrock_messages_check(void *data, ngx_str_t *model,
 
 
 static ngx_int_t
-ngx_http_bedrock_responses_check(void *data, ngx_str_t *model, ngx_str_t *id,
+ngx_http_bedrock_model_check(void *data, ngx_str_t *model, ngx_str_t *id,
     ngx_uint_t *claude)
 {
     ngx_http_request_t  *r = data;
@@ -4534,6 +4567,7 @@ ngx_http_bedrock_create_loc_conf(ngx_conf_t *cf)
     conf->native = NGX_CONF_UNSET;
     conf->betas = NGX_CONF_UNSET_PTR;
     conf->guardrail = NGX_CONF_UNSET_PTR;
+    conf->latency = NGX_CONF_UNSET_UINT;
     conf->max_response_size = NGX_CONF_UNSET_SIZE;
 
     /* the hardcoded values */
@@ -4610,6 +4644,17 @@ ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->native, prev->native, 0);
     ngx_conf_merge_ptr_value(conf->betas, prev->betas, NULL);
     ngx_conf_merge_ptr_value(conf->guardrail, prev->guardrail, NULL);
+    ngx_conf_merge_bitmask_value(conf->cache_points, prev->cache_points, 0);
+    ngx_conf_merge_uint_value(conf->latency, prev->latency, 0);
+
+    if ((conf->cache_points & NGX_HTTP_BEDROCK_CACHE_OFF)
+        && conf->cache_points != NGX_HTTP_BEDROCK_CACHE_OFF)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"bedrock_cache_point off\" takes no other "
+                           "value");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->created == 0) {
         conf->created = ngx_time();

@@ -46,10 +46,26 @@ static ngx_int_t ngx_bedrock_chat_message(ngx_bedrock_chat_ctx_t *ctx,
 static ngx_int_t ngx_bedrock_chat_texts(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_json_t *content, ngx_uint_t i, ngx_array_t *texts,
     ngx_uint_t refusal);
+static ngx_int_t ngx_bedrock_chat_thinking(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_json_t *blocks, ngx_uint_t i);
 static ngx_int_t ngx_bedrock_chat_user_content(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_json_t *content, ngx_uint_t i);
 static ngx_int_t ngx_bedrock_chat_image(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_json_t *part, ngx_uint_t i, ngx_uint_t j);
+static ngx_int_t ngx_bedrock_chat_file(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_json_t *part, ngx_uint_t i, ngx_uint_t j);
+static ngx_int_t ngx_bedrock_chat_part_invalid(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_uint_t i, ngx_uint_t j, char *field, const char *fmt, ...);
+static ngx_int_t ngx_bedrock_chat_cache(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_json_t *node, ngx_str_t *ttl, const char *fmt, ngx_uint_t i,
+    ngx_uint_t j);
+static ngx_int_t ngx_bedrock_chat_cache_turn(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_json_t *node, ngx_uint_t assistant, const char *fmt,
+    ngx_uint_t i, ngx_uint_t j);
+static ngx_int_t ngx_bedrock_chat_format(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_json_t *format);
+static ngx_int_t ngx_bedrock_chat_extra(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_json_t *root, ngx_str_t *id, ngx_uint_t claude);
 static ngx_int_t ngx_bedrock_chat_tool_calls(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_json_t *calls, ngx_uint_t i);
 static ngx_int_t ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx,
@@ -61,6 +77,8 @@ static ngx_int_t ngx_bedrock_chat_inference(ngx_bedrock_chat_ctx_t *ctx,
 static ngx_int_t ngx_bedrock_cleanup(ngx_pool_t *pool,
     ngx_pool_cleanup_pt handler, void *data);
 static void ngx_bedrock_scratch_free(void *data);
+static void ngx_bedrock_chat_thinking_json(ngx_bedrock_jw_t *w,
+    ngx_bedrock_answer_t *a);
 
 
 
@@ -76,8 +94,8 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
     size_t len, ngx_bedrock_chat_request_t *req, ngx_bedrock_error_t *err)
 {
     ngx_int_t                 rc, n;
-    ngx_str_t                 error;
-    ngx_uint_t                i;
+    ngx_str_t                 error, id;
+    ngx_uint_t                i, claude;
     ngx_bedrock_jw_t          w;
     ngx_bedrock_json_t       *root, *v, *m, *opts;
     ngx_bedrock_chat_ctx_t    ctx;
@@ -150,8 +168,11 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
         return NGX_ERROR;
     }
 
+    ngx_str_null(&id);
+    claude = 0;
+
     if (req->model_check) {
-        rc = req->model_check(req->data, &req->model);
+        rc = req->model_check(req->data, &req->model, &id, &claude);
 
         if (rc != NGX_OK) {
             return (rc == NGX_DECLINED) ? NGX_ABORT : NGX_ERROR;
@@ -242,20 +263,6 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
                                    "supported; use tools and tool_choice.");
     }
 
-    v = ngx_bedrock_json_get(ngx_bedrock_json_get(root, "response_format"),
-                             "type");
-
-    if (v != NULL && !ngx_bedrock_json_is_str(v, "text")
-        && !ngx_bedrock_json_is_str(v, "json_object"))
-    {
-        return ngx_bedrock_invalid(&ctx,
-                                   ngx_bedrock_param(&ctx, "response_format"),
-                                   "response_format must be {\"type\": "
-                                   "\"text\"} or {\"type\": \"json_object\"}"
-                                   "; json_schema is not supported by this "
-                                   "gateway.");
-    }
-
     /* messages */
 
     v = ngx_bedrock_json_get(root, "messages");
@@ -293,6 +300,15 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
         return rc;
     }
 
+    rc = ngx_bedrock_chat_extra(&ctx, root, &id, claude);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_bedrock_converse_conf(&ctx.conv, &req->conf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     /* the Converse request */
 
     if (ngx_bedrock_jw_init(&w, temp, len + 256, NGX_BEDROCK_BODY_MAX)
@@ -307,6 +323,7 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
     ngx_bedrock_converse_system_json(&ctx.conv, &w);
     ngx_bedrock_converse_inference(&ctx.conv, &w);
     ngx_bedrock_converse_tools(&ctx.conv, &w);
+    ngx_bedrock_converse_extra(&ctx.conv, &w);
     ngx_bedrock_converse_guardrail(&req->guardrail, req->stream, &w);
 
     ngx_bedrock_jw_obj_end(&w);
@@ -355,11 +372,11 @@ ngx_bedrock_chat_message(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *m,
     ngx_uint_t i)
 {
     ngx_int_t             rc;
-    ngx_str_t            *s, *role;
-    ngx_uint_t            k;
-    ngx_array_t           texts;
+    ngx_str_t            *role, ttl, *s;
+    ngx_uint_t            k, cache;
+    ngx_array_t           texts, parts;
     ngx_bedrock_json_t   *v, *content;
-    ngx_bedrock_block_t  *b;
+    ngx_bedrock_block_t  *t, *b;
 
     if (m->type != NGX_BEDROCK_JSON_OBJECT) {
         return ngx_bedrock_invalid(ctx,
@@ -378,7 +395,9 @@ ngx_bedrock_chat_message(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *m,
     role = &v->value;
     content = ngx_bedrock_json_get(m, "content");
 
-    if (ngx_array_init(&texts, ctx->pool, 2, sizeof(ngx_str_t)) != NGX_OK) {
+    if (ngx_array_init(&texts, ctx->pool, 2, sizeof(ngx_bedrock_block_t))
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -393,47 +412,86 @@ ngx_bedrock_chat_message(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *m,
             return rc;
         }
 
-        s = texts.elts;
+        rc = ngx_bedrock_chat_cache(ctx, m, &ttl, "messages[%ui].cache_control",
+                                    i, 0);
 
-        for (k = 0; k < texts.nelts; k++) {
-            b = ngx_bedrock_converse_system(&ctx->conv,
-                                            NGX_BEDROCK_BLOCK_TEXT);
+        if (rc == NGX_OK && texts.nelts) {
+            b = ngx_array_push(&texts);
             if (b == NULL) {
                 return NGX_ERROR;
             }
 
-            b->text = s[k];
+            ngx_memzero(b, sizeof(ngx_bedrock_block_t));
+            b->kind = NGX_BEDROCK_BLOCK_CACHE_POINT;
+            b->format = ttl;
+
+        } else if (rc != NGX_OK && rc != NGX_DONE) {
+            return rc;
+        }
+
+        t = texts.elts;
+
+        for (k = 0; k < texts.nelts; k++) {
+            b = ngx_bedrock_converse_system(&ctx->conv, t[k].kind);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            *b = t[k];
         }
 
         return NGX_OK;
     }
 
     if (ngx_bedrock_role_is(role, "user")) {
-        return ngx_bedrock_chat_user_content(ctx, content, i);
+        rc = ngx_bedrock_chat_user_content(ctx, content, i);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_bedrock_chat_cache_turn(ctx, m, 0,
+                                           "messages[%ui].cache_control",
+                                           i, 0);
     }
 
     if (ngx_bedrock_role_is(role, "assistant")) {
+
+        /* the model's signed reasoning goes first, before any tool call */
+
+        rc = ngx_bedrock_chat_thinking(ctx,
+                                       ngx_bedrock_json_get(m,
+                                                            "thinking_blocks"),
+                                       i);
+        if (rc != NGX_OK) {
+            return rc;
+        }
 
         rc = ngx_bedrock_chat_texts(ctx, content, i, &texts, 1);
         if (rc != NGX_OK) {
             return rc;
         }
 
-        s = texts.elts;
+        t = texts.elts;
 
         for (k = 0; k < texts.nelts; k++) {
-            b = ngx_bedrock_converse_block(&ctx->conv, 1,
-                                           NGX_BEDROCK_BLOCK_TEXT);
+            b = ngx_bedrock_converse_block(&ctx->conv, 1, t[k].kind);
             if (b == NULL) {
                 return NGX_ERROR;
             }
 
-            b->text = s[k];
+            *b = t[k];
         }
 
-        return ngx_bedrock_chat_tool_calls(ctx,
+        rc = ngx_bedrock_chat_tool_calls(ctx,
                                         ngx_bedrock_json_get(m, "tool_calls"),
                                         i);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_bedrock_chat_cache_turn(ctx, m, 1,
+                                           "messages[%ui].cache_control",
+                                           i, 0);
     }
 
     if (ngx_bedrock_role_is(role, "tool")) {
@@ -453,6 +511,34 @@ ngx_bedrock_chat_message(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *m,
             return rc;
         }
 
+        /* one result of all its texts; a cache point in them, after it */
+
+        if (ngx_array_init(&parts, ctx->pool, texts.nelts + 1,
+                           sizeof(ngx_str_t))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        cache = 0;
+        ngx_str_null(&ttl);
+        t = texts.elts;
+
+        for (k = 0; k < texts.nelts; k++) {
+            if (t[k].kind == NGX_BEDROCK_BLOCK_CACHE_POINT) {
+                cache = 1;
+                ttl = t[k].format;
+                continue;
+            }
+
+            s = ngx_array_push(&parts);
+            if (s == NULL) {
+                return NGX_ERROR;
+            }
+
+            *s = t[k].text;
+        }
+
         b = ngx_bedrock_converse_block(&ctx->conv, 0,
                                        NGX_BEDROCK_BLOCK_TOOL_RESULT);
         if (b == NULL) {
@@ -461,7 +547,23 @@ ngx_bedrock_chat_message(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *m,
 
         b->id = v->value;
 
-        return ngx_bedrock_concat(ctx->pool, &texts, &b->text);
+        if (ngx_bedrock_concat(ctx->pool, &parts, &b->text) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (cache) {
+            b = ngx_bedrock_converse_block(&ctx->conv, 0,
+                                           NGX_BEDROCK_BLOCK_CACHE_POINT);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            b->format = ttl;
+        }
+
+        return ngx_bedrock_chat_cache_turn(ctx, m, 0,
+                                           "messages[%ui].cache_control",
+                                           i, 0);
     }
 
 #undef ngx_bedrock_role_is
@@ -476,7 +578,8 @@ ngx_bedrock_chat_message(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *m,
 
 /*
  * string content, or an array of text parts (and refusal parts, for the
- * assistant); empty strings are dropped, as Bedrock refuses blank text
+ * assistant), as text blocks, each part's cache_control as a cache point
+ * after it; empty strings are dropped, as Bedrock refuses blank text
  */
 
 static ngx_int_t
@@ -484,9 +587,11 @@ ngx_bedrock_chat_texts(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_json_t *content, ngx_uint_t i, ngx_array_t *texts,
     ngx_uint_t refusal)
 {
-    ngx_str_t           *s;
-    ngx_uint_t           j;
-    ngx_bedrock_json_t  *part, *type, *text;
+    ngx_int_t             rc;
+    ngx_str_t             ttl;
+    ngx_uint_t            j;
+    ngx_bedrock_json_t   *part, *type, *text;
+    ngx_bedrock_block_t  *b;
 
     if (ngx_bedrock_json_is_null(content)) {
         return NGX_OK;
@@ -497,12 +602,13 @@ ngx_bedrock_chat_texts(ngx_bedrock_chat_ctx_t *ctx,
             return NGX_OK;
         }
 
-        s = ngx_array_push(texts);
-        if (s == NULL) {
+        b = ngx_array_push(texts);
+        if (b == NULL) {
             return NGX_ERROR;
         }
 
-        *s = content->value;
+        ngx_memzero(b, sizeof(ngx_bedrock_block_t));
+        b->text = content->value;
         return NGX_OK;
     }
 
@@ -516,42 +622,147 @@ ngx_bedrock_chat_texts(ngx_bedrock_chat_ctx_t *ctx,
 
         type = ngx_bedrock_json_get(part, "type");
 
-        if (type && type->type == NGX_BEDROCK_JSON_STRING
-            && type->value.len == 4
-            && ngx_strncmp(type->value.data, "text", 4) == 0)
-        {
+        if (ngx_bedrock_json_is_str(type, "text")) {
             text = ngx_bedrock_json_get(part, "text");
 
-        } else if (refusal && type && type->type == NGX_BEDROCK_JSON_STRING
-                   && type->value.len == 7
-                   && ngx_strncmp(type->value.data, "refusal", 7) == 0)
-        {
+        } else if (refusal && ngx_bedrock_json_is_str(type, "refusal")) {
             text = ngx_bedrock_json_get(part, "refusal");
 
         } else {
-            return ngx_bedrock_invalid(ctx,
-                   ngx_bedrock_param(ctx, "messages[%ui].content[%ui].type",
-                                     i, j),
-                   "only text content parts are supported in this message");
+            return ngx_bedrock_chat_part_invalid(ctx, i, j, "type",
+                       "only text content parts are supported in this "
+                       "message");
         }
 
         if (text == NULL || text->type != NGX_BEDROCK_JSON_STRING) {
-            return ngx_bedrock_invalid(ctx,
-                   ngx_bedrock_param(ctx, "messages[%ui].content[%ui].text",
-                                     i, j),
-                   "a text part must have a string text");
+            return ngx_bedrock_chat_part_invalid(ctx, i, j, "text",
+                                        "a text part must have a string text");
+        }
+
+        rc = ngx_bedrock_chat_cache(ctx, part, &ttl,
+                                    "messages[%ui].content[%ui]"
+                                    ".cache_control", i, j);
+
+        if (rc != NGX_OK && rc != NGX_DONE) {
+            return rc;
         }
 
         if (text->value.len == 0) {
             continue;
         }
 
-        s = ngx_array_push(texts);
-        if (s == NULL) {
+        b = ngx_array_push(texts);
+        if (b == NULL) {
             return NGX_ERROR;
         }
 
-        *s = text->value;
+        ngx_memzero(b, sizeof(ngx_bedrock_block_t));
+        b->text = text->value;
+
+        if (rc == NGX_DONE) {
+            continue;
+        }
+
+        b = ngx_array_push(texts);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(b, sizeof(ngx_bedrock_block_t));
+        b->kind = NGX_BEDROCK_BLOCK_CACHE_POINT;
+        b->format = ttl;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * An assistant message's "thinking_blocks", as this gateway wrote them:
+ * {"type":"thinking","thinking":"...","signature":"..."} and
+ * {"type":"redacted_thinking","data":"..."}.  Bedrock checks the
+ * signature, so reasoning without one is left out.
+ */
+
+static ngx_int_t
+ngx_bedrock_chat_thinking(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_json_t *blocks, ngx_uint_t i)
+{
+    ngx_uint_t            j;
+    ngx_bedrock_json_t   *t, *type, *text, *sig;
+    ngx_bedrock_block_t  *b;
+
+    if (ngx_bedrock_json_is_null(blocks)) {
+        return NGX_OK;
+    }
+
+    if (blocks->type != NGX_BEDROCK_JSON_ARRAY) {
+        return ngx_bedrock_invalid(ctx,
+                   ngx_bedrock_param(ctx, "messages[%ui].thinking_blocks", i),
+                   "thinking_blocks must be an array");
+    }
+
+    for (t = blocks->child, j = 0; t; t = t->next, j++) {
+        type = ngx_bedrock_json_get(t, "type");
+
+        if (ngx_bedrock_json_is_str(type, "thinking")) {
+            text = ngx_bedrock_json_get(t, "thinking");
+            sig = ngx_bedrock_json_get(t, "signature");
+
+            if (text == NULL || text->type != NGX_BEDROCK_JSON_STRING
+                || (!ngx_bedrock_json_is_null(sig)
+                    && sig->type != NGX_BEDROCK_JSON_STRING))
+            {
+                return ngx_bedrock_invalid(ctx,
+                           ngx_bedrock_param(ctx, "messages[%ui]"
+                                             ".thinking_blocks[%ui]", i, j),
+                           "a thinking block needs a string thinking and a "
+                           "string signature");
+            }
+
+            if (ngx_bedrock_json_is_null(sig) || sig->value.len == 0) {
+                continue;
+            }
+
+            b = ngx_bedrock_converse_block(&ctx->conv, 1,
+                                           NGX_BEDROCK_BLOCK_REASONING);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            b->text = text->value;
+            b->id = sig->value;
+            continue;
+        }
+
+        if (ngx_bedrock_json_is_str(type, "redacted_thinking")) {
+            text = ngx_bedrock_json_get(t, "data");
+
+            if (text == NULL || text->type != NGX_BEDROCK_JSON_STRING
+                || text->value.len == 0)
+            {
+                return ngx_bedrock_invalid(ctx,
+                           ngx_bedrock_param(ctx, "messages[%ui]"
+                                             ".thinking_blocks[%ui].data",
+                                             i, j),
+                           "a redacted_thinking block needs its data");
+            }
+
+            b = ngx_bedrock_converse_block(&ctx->conv, 1,
+                                           NGX_BEDROCK_BLOCK_REDACTED);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            b->text = text->value;
+            continue;
+        }
+
+        return ngx_bedrock_invalid(ctx,
+                   ngx_bedrock_param(ctx, "messages[%ui].thinking_blocks[%ui]"
+                                     ".type", i, j),
+                   "thinking_blocks hold 'thinking' and 'redacted_thinking' "
+                   "blocks");
     }
 
     return NGX_OK;
@@ -598,54 +809,52 @@ ngx_bedrock_chat_user_content(ngx_bedrock_chat_ctx_t *ctx,
         type = ngx_bedrock_json_get(part, "type");
 
         if (type == NULL || type->type != NGX_BEDROCK_JSON_STRING) {
-            return ngx_bedrock_invalid(ctx,
-                   ngx_bedrock_param(ctx, "messages[%ui].content[%ui].type",
-                                     i, j),
-                   "each content part must have a string type");
+            return ngx_bedrock_chat_part_invalid(ctx, i, j, "type",
+                                 "each content part must have a string type");
         }
 
-        if (type->value.len == 4
-            && ngx_strncmp(type->value.data, "text", 4) == 0)
-        {
+        if (ngx_bedrock_json_is_str(type, "text")) {
             text = ngx_bedrock_json_get(part, "text");
 
             if (text == NULL || text->type != NGX_BEDROCK_JSON_STRING) {
-                return ngx_bedrock_invalid(ctx,
-                   ngx_bedrock_param(ctx, "messages[%ui].content[%ui].text",
-                                     i, j),
-                   "a text part must have a string text");
+                return ngx_bedrock_chat_part_invalid(ctx, i, j, "text",
+                                        "a text part must have a string text");
             }
 
-            if (text->value.len == 0) {
-                continue;
+            if (text->value.len) {
+                b = ngx_bedrock_converse_block(&ctx->conv, 0,
+                                               NGX_BEDROCK_BLOCK_TEXT);
+                if (b == NULL) {
+                    return NGX_ERROR;
+                }
+
+                b->text = text->value;
             }
 
-            b = ngx_bedrock_converse_block(&ctx->conv, 0,
-                                           NGX_BEDROCK_BLOCK_TEXT);
-            if (b == NULL) {
-                return NGX_ERROR;
-            }
-
-            b->text = text->value;
-            continue;
-        }
-
-        if (type->value.len == 9
-            && ngx_strncmp(type->value.data, "image_url", 9) == 0)
-        {
+        } else if (ngx_bedrock_json_is_str(type, "image_url")) {
             rc = ngx_bedrock_chat_image(ctx, part, i, j);
             if (rc != NGX_OK) {
                 return rc;
             }
 
-            continue;
+        } else if (ngx_bedrock_json_is_str(type, "file")) {
+            rc = ngx_bedrock_chat_file(ctx, part, i, j);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+        } else {
+            return ngx_bedrock_chat_part_invalid(ctx, i, j, "type",
+                       "content part type '%V' is not supported by this "
+                       "gateway; use text, image_url or file", &type->value);
         }
 
-        return ngx_bedrock_invalid(ctx,
-                   ngx_bedrock_param(ctx, "messages[%ui].content[%ui].type",
-                                     i, j),
-                   "content part type '%V' is not supported by this "
-                   "gateway; use text or image_url", &type->value);
+        rc = ngx_bedrock_chat_cache_turn(ctx, part, 0,
+                                         "messages[%ui].content[%ui]"
+                                         ".cache_control", i, j);
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     return NGX_OK;
@@ -658,41 +867,39 @@ ngx_bedrock_chat_image(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *part,
 {
     char                 *msg;
     ngx_int_t             rc;
-    ngx_str_t             mime, data, format, *param;
+    ngx_str_t             mime, data, format;
     ngx_bedrock_json_t   *url;
     ngx_bedrock_block_t  *b;
 
     url = ngx_bedrock_json_get(ngx_bedrock_json_get(part, "image_url"),
                                "url");
 
-    param = ngx_bedrock_param(ctx, "messages[%ui].content[%ui].image_url.url",
-                              i, j);
-
     if (url == NULL || url->type != NGX_BEDROCK_JSON_STRING) {
-        return ngx_bedrock_invalid(ctx, param,
-                                   "an image_url part must have a string "
-                                   "url");
+        return ngx_bedrock_chat_part_invalid(ctx, i, j, "image_url.url",
+                                             "an image_url part must have a "
+                                             "string url");
     }
 
     rc = ngx_bedrock_data_url(&url->value, &mime, &data);
 
     if (rc == NGX_DECLINED) {
-        return ngx_bedrock_invalid(ctx, param,
+        return ngx_bedrock_chat_part_invalid(ctx, i, j, "image_url.url",
                                    "Only data: URLs (data:image/png;base64,"
                                    "...) are supported for images; this "
                                    "gateway does not fetch image URLs.");
     }
 
     if (rc != NGX_OK) {
-        return ngx_bedrock_invalid(ctx, param,
-                                   "an image data: URL must be "
-                                   "base64-encoded");
+        return ngx_bedrock_chat_part_invalid(ctx, i, j, "image_url.url",
+                                             "an image data: URL must be "
+                                             "base64-encoded");
     }
 
     if (ngx_bedrock_image_format(&mime, &format) != NGX_OK) {
-        return ngx_bedrock_invalid(ctx, param,
-                                   "image type '%V' is not supported; use "
-                                   "png, jpeg, gif or webp", &mime);
+        return ngx_bedrock_chat_part_invalid(ctx, i, j, "image_url.url",
+                                             "image type '%V' is not "
+                                             "supported; use png, jpeg, gif "
+                                             "or webp", &mime);
     }
 
     /* Bedrock is not called for what it would refuse, or misread */
@@ -700,7 +907,8 @@ ngx_bedrock_chat_image(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *part,
     msg = ngx_bedrock_image_check(&format, data.data, data.len);
 
     if (msg != NULL) {
-        return ngx_bedrock_invalid(ctx, param, "%s", msg);
+        return ngx_bedrock_chat_part_invalid(ctx, i, j, "image_url.url", "%s",
+                                             msg);
     }
 
     b = ngx_bedrock_converse_block(&ctx->conv, 0, NGX_BEDROCK_BLOCK_IMAGE);
@@ -710,6 +918,182 @@ ngx_bedrock_chat_image(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *part,
 
     b->format = format;
     b->text = data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * {"type":"file","file":{"filename":"...","file_data":"data:...;base64,
+ * ..."}}: a Converse document, named as Converse allows
+ */
+
+static ngx_int_t
+ngx_bedrock_chat_file(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *part,
+    ngx_uint_t i, ngx_uint_t j)
+{
+    char                 *msg;
+    ngx_str_t             mime, data, format;
+    ngx_bedrock_json_t   *file, *url, *name;
+    ngx_bedrock_block_t  *b;
+
+    file = ngx_bedrock_json_get(part, "file");
+    url = ngx_bedrock_json_get(file, "file_data");
+    name = ngx_bedrock_json_get(file, "filename");
+
+    if (ngx_bedrock_json_is_null(url)
+        && !ngx_bedrock_json_is_null(ngx_bedrock_json_get(file, "file_id")))
+    {
+        return ngx_bedrock_chat_part_invalid(ctx, i, j, "file.file_id",
+                                   "file_id needs a files API, which this "
+                                   "gateway does not keep; send the file "
+                                   "inline in file_data as a data: URL");
+    }
+
+    if (url == NULL || url->type != NGX_BEDROCK_JSON_STRING
+        || ngx_bedrock_data_url(&url->value, &mime, &data) != NGX_OK)
+    {
+        return ngx_bedrock_chat_part_invalid(ctx, i, j, "file.file_data",
+                                   "a file part needs file_data, a base64 "
+                                   "data: URL (data:application/pdf;base64,"
+                                   "...)");
+    }
+
+    if (!ngx_bedrock_json_is_null(name)
+        && name->type != NGX_BEDROCK_JSON_STRING)
+    {
+        return ngx_bedrock_chat_part_invalid(ctx, i, j, "file.filename",
+                                             "filename must be a string");
+    }
+
+    if (ngx_bedrock_document_format(&mime, &format) != NGX_OK) {
+        return ngx_bedrock_chat_part_invalid(ctx, i, j, "file.file_data",
+                                   "file type '%V' is not supported; use a "
+                                   "PDF, CSV, Word, Excel, HTML, text or "
+                                   "Markdown document", &mime);
+    }
+
+    msg = ngx_bedrock_document_check(&format, data.data, data.len);
+
+    if (msg != NULL) {
+        return ngx_bedrock_chat_part_invalid(ctx, i, j, "file.file_data",
+                                             "%s", msg);
+    }
+
+    b = ngx_bedrock_converse_block(&ctx->conv, 0, NGX_BEDROCK_BLOCK_DOCUMENT);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->format = format;
+    b->text = data;
+    ngx_str_set(&b->name, "document");
+
+    if (!ngx_bedrock_json_is_null(name) && name->value.len) {
+        b->name = name->value;
+        ngx_bedrock_converse_document_name(&b->name);
+    }
+
+    return NGX_OK;
+}
+
+
+/* an invalid content part: its parameter is written only then */
+
+static ngx_int_t
+ngx_bedrock_chat_part_invalid(ngx_bedrock_chat_ctx_t *ctx, ngx_uint_t i,
+    ngx_uint_t j, char *field, const char *fmt, ...)
+{
+    ngx_int_t   rc;
+    va_list     args;
+    ngx_str_t  *param;
+
+    param = ngx_bedrock_param(ctx, "messages[%ui].content[%ui].%s", i, j,
+                              field);
+
+    va_start(args, fmt);
+    rc = ngx_bedrock_error_invalid(ctx->out, ctx->err, param, fmt, args);
+    va_end(args);
+
+    return rc;
+}
+
+
+/*
+ * A node's "cache_control": NGX_OK with its ttl, NGX_DONE when there is
+ * none, or the error for one that is not {"type": "ephemeral", "ttl"?}
+ */
+
+static ngx_int_t
+ngx_bedrock_chat_cache(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *node,
+    ngx_str_t *ttl, const char *fmt, ngx_uint_t i, ngx_uint_t j)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_bedrock_converse_cache_control(
+             ngx_bedrock_json_get(node, "cache_control"), ttl);
+
+    if (rc == NGX_DECLINED) {
+        return NGX_DONE;
+    }
+
+    if (rc == NGX_ABORT) {
+        return ngx_bedrock_invalid(ctx, ngx_bedrock_param(ctx, fmt, i, j),
+                                   "cache_control must be {\"type\": "
+                                   "\"ephemeral\"}, with an optional ttl of "
+                                   "'5m' or '1h'");
+    }
+
+    return rc;
+}
+
+
+/*
+ * a cache point after the turn's last block, for a node's cache_control;
+ * none where the turn has no block yet or already ends with one
+ */
+
+static ngx_int_t
+ngx_bedrock_chat_cache_turn(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_json_t *node, ngx_uint_t assistant, const char *fmt,
+    ngx_uint_t i, ngx_uint_t j)
+{
+    ngx_int_t             rc;
+    ngx_str_t             ttl;
+    ngx_bedrock_turn_t   *turn;
+    ngx_bedrock_block_t  *b;
+
+    rc = ngx_bedrock_chat_cache(ctx, node, &ttl, fmt, i, j);
+
+    if (rc == NGX_DONE) {
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    turn = ctx->conv.turn;
+
+    if (turn == NULL || turn->assistant != assistant
+        || turn->blocks.nelts == 0)
+    {
+        return NGX_OK;
+    }
+
+    b = turn->blocks.elts;
+
+    if (b[turn->blocks.nelts - 1].kind == NGX_BEDROCK_BLOCK_CACHE_POINT) {
+        return NGX_OK;
+    }
+
+    b = ngx_bedrock_converse_block(&ctx->conv, assistant,
+                                   NGX_BEDROCK_BLOCK_CACHE_POINT);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->format = ttl;
 
     return NGX_OK;
 }
@@ -922,15 +1306,162 @@ ngx_bedrock_chat_inference(ngx_bedrock_chat_ctx_t *ctx,
 }
 
 
+/*
+ * response_format: "text" and "json_object" (Bedrock has no JSON mode:
+ * the prompt must ask for it) as they are, "json_schema" as Converse's
+ * outputConfig.textFormat
+ */
+
+static ngx_int_t
+ngx_bedrock_chat_format(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_bedrock_json_t *format)
+{
+    ngx_bedrock_json_t  *type, *js, *schema, *name, *desc;
+
+    if (ngx_bedrock_json_is_null(format)) {
+        return NGX_OK;
+    }
+
+    type = ngx_bedrock_json_get(format, "type");
+
+    if (format->type != NGX_BEDROCK_JSON_OBJECT
+        || ngx_bedrock_json_is_str(type, "text")
+        || ngx_bedrock_json_is_str(type, "json_object"))
+    {
+        if (format->type == NGX_BEDROCK_JSON_OBJECT) {
+            return NGX_OK;
+        }
+
+        return ngx_bedrock_invalid(ctx,
+                                   ngx_bedrock_param(ctx, "response_format"),
+                                   "response_format must be an object");
+    }
+
+    if (!ngx_bedrock_json_is_str(type, "json_schema")) {
+        return ngx_bedrock_invalid(ctx,
+                              ngx_bedrock_param(ctx, "response_format.type"),
+                              "response_format.type must be 'text', "
+                              "'json_object' or 'json_schema'");
+    }
+
+    js = ngx_bedrock_json_get(format, "json_schema");
+    schema = ngx_bedrock_json_get(js, "schema");
+    name = ngx_bedrock_json_get(js, "name");
+    desc = ngx_bedrock_json_get(js, "description");
+
+    if (js == NULL || js->type != NGX_BEDROCK_JSON_OBJECT) {
+        return ngx_bedrock_invalid(ctx,
+                       ngx_bedrock_param(ctx, "response_format.json_schema"),
+                       "a json_schema response_format needs a json_schema "
+                       "object");
+    }
+
+    if (name == NULL || name->type != NGX_BEDROCK_JSON_STRING
+        || name->value.len == 0)
+    {
+        return ngx_bedrock_invalid(ctx,
+                  ngx_bedrock_param(ctx, "response_format.json_schema.name"),
+                  "json_schema.name must be a non-empty string");
+    }
+
+    if (schema == NULL || schema->type != NGX_BEDROCK_JSON_OBJECT) {
+        return ngx_bedrock_invalid(ctx,
+                ngx_bedrock_param(ctx, "response_format.json_schema.schema"),
+                "json_schema.schema must be a JSON Schema object: Bedrock "
+                "needs the schema");
+    }
+
+    if (!ngx_bedrock_json_is_null(desc)
+        && desc->type != NGX_BEDROCK_JSON_STRING)
+    {
+        return ngx_bedrock_invalid(ctx,
+                          ngx_bedrock_param(ctx, "response_format.json_schema"
+                                            ".description"),
+                          "json_schema.description must be a string");
+    }
+
+    if (ngx_bedrock_json_serialize(ctx->pool, schema, &ctx->conv.schema)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->conv.schema_name = name->value;
+
+    if (!ngx_bedrock_json_is_null(desc)) {
+        ctx->conv.schema_description = desc->value;
+    }
+
+    return NGX_OK;
+}
+
+
+/* response_format, reasoning_effort and service_tier */
+
+static ngx_int_t
+ngx_bedrock_chat_extra(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *root,
+    ngx_str_t *id, ngx_uint_t claude)
+{
+    ngx_int_t            rc;
+    ngx_bedrock_json_t  *v;
+
+    rc = ngx_bedrock_chat_format(ctx,
+                                 ngx_bedrock_json_get(root, "response_format"));
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    v = ngx_bedrock_json_get(root, "reasoning_effort");
+
+    if (!ngx_bedrock_json_is_null(v)) {
+        rc = NGX_ABORT;
+
+        if (v->type == NGX_BEDROCK_JSON_STRING) {
+            rc = ngx_bedrock_converse_effort(&ctx->conv, &v->value, id,
+                                             claude);
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_ABORT) {
+            return ngx_bedrock_invalid(ctx,
+                                   ngx_bedrock_param(ctx, "reasoning_effort"),
+                                   "reasoning_effort must be 'none', "
+                                   "'minimal', 'low', 'medium', 'high', "
+                                   "'xhigh' or 'max'");
+        }
+
+        /* NGX_DECLINED: the model family has no reasoning setting */
+    }
+
+    v = ngx_bedrock_json_get(root, "service_tier");
+
+    if (!ngx_bedrock_json_is_null(v)
+        && (v->type != NGX_BEDROCK_JSON_STRING
+            || ngx_bedrock_converse_service_tier(&ctx->conv, &v->value)
+               != NGX_OK))
+    {
+        return ngx_bedrock_invalid(ctx,
+                                   ngx_bedrock_param(ctx, "service_tier"),
+                                   "service_tier must be 'auto', 'default', "
+                                   "'flex' or 'priority'");
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *tools,
     ngx_bedrock_json_t *choice)
 {
     ngx_int_t            rc;
-    ngx_str_t            forced;
+    ngx_str_t            forced, ttl;
     ngx_uint_t           i, any, none, autom, has_tools;
     ngx_bedrock_json_t  *t, *type, *fn, *fname, *desc, *params, *allowed;
-    ngx_bedrock_json_t  *mode;
+    ngx_bedrock_json_t  *mode, *strict;
     ngx_bedrock_tool_t  *tool;
 
     any = 0;
@@ -962,6 +1493,7 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *tools,
         fname = ngx_bedrock_json_get(fn, "name");
         desc = ngx_bedrock_json_get(fn, "description");
         params = ngx_bedrock_json_get(fn, "parameters");
+        strict = ngx_bedrock_json_get(fn, "strict");
 
         if (type == NULL || type->type != NGX_BEDROCK_JSON_STRING
             || type->value.len != 8
@@ -977,13 +1509,23 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *tools,
             || (!ngx_bedrock_json_is_null(desc)
                 && desc->type != NGX_BEDROCK_JSON_STRING)
             || (!ngx_bedrock_json_is_null(params)
-                && params->type != NGX_BEDROCK_JSON_OBJECT))
+                && params->type != NGX_BEDROCK_JSON_OBJECT)
+            || (!ngx_bedrock_json_is_null(strict)
+                && strict->type != NGX_BEDROCK_JSON_TRUE
+                && strict->type != NGX_BEDROCK_JSON_FALSE))
         {
             return ngx_bedrock_invalid(ctx,
                              ngx_bedrock_param(ctx, "tools[%ui].function", i),
                              "a function tool needs a string name, an "
-                             "optional string description and an optional "
-                             "object of parameters");
+                             "optional string description, an optional "
+                             "object of parameters and an optional boolean "
+                             "strict");
+        }
+
+        rc = ngx_bedrock_chat_cache(ctx, t, &ttl, "tools[%ui].cache_control",
+                                    i, 0);
+        if (rc != NGX_OK && rc != NGX_DONE) {
+            return rc;
         }
     }
 
@@ -1151,6 +1693,14 @@ ngx_bedrock_chat_tools(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *tools,
         if (!ngx_bedrock_json_is_null(params)) {
             tool->schema = params;
         }
+
+        strict = ngx_bedrock_json_get(fn, "strict");
+        tool->strict = (strict && strict->type == NGX_BEDROCK_JSON_TRUE);
+
+        if (ngx_bedrock_chat_cache(ctx, t, &ttl, "tools", 0, 0) == NGX_OK) {
+            tool->cache = 1;
+            tool->cache_ttl = ttl;
+        }
     }
 
     if (forced.data) {
@@ -1271,6 +1821,8 @@ ngx_bedrock_chat_response(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
         ngx_bedrock_jw_str(&w, &a.reasoning);
     }
 
+    ngx_bedrock_chat_thinking_json(&w, &a);
+
     if (a.calls.nelts) {
         ngx_bedrock_jw_key(&w, "tool_calls");
         ngx_bedrock_jw_arr(&w);
@@ -1354,8 +1906,64 @@ ngx_bedrock_usage_json(ngx_bedrock_jw_t *w, ngx_bedrock_usage_t *u)
     ngx_bedrock_jw_obj(w);
     ngx_bedrock_jw_key(w, "cached_tokens");
     ngx_bedrock_jw_int(w, u->cache_read);
+    ngx_bedrock_jw_key(w, "cache_write_tokens");
+    ngx_bedrock_jw_int(w, u->cache_write);
     ngx_bedrock_jw_obj_end(w);
     ngx_bedrock_jw_obj_end(w);
+}
+
+
+/*
+ * "thinking_blocks": the reasoning as a client sends it back, each block
+ * with its signature, and the redacted ones; none without reasoning
+ */
+
+static void
+ngx_bedrock_chat_thinking_json(ngx_bedrock_jw_t *w, ngx_bedrock_answer_t *a)
+{
+    ngx_uint_t            i, n;
+    ngx_bedrock_block_t  *b;
+
+    b = a->blocks.elts;
+    n = 0;
+
+    for (i = 0; i < a->blocks.nelts; i++) {
+        if (b[i].kind != NGX_BEDROCK_BLOCK_REASONING
+            && b[i].kind != NGX_BEDROCK_BLOCK_REDACTED)
+        {
+            continue;
+        }
+
+        if (n++ == 0) {
+            ngx_bedrock_jw_key(w, "thinking_blocks");
+            ngx_bedrock_jw_arr(w);
+        }
+
+        ngx_bedrock_jw_obj(w);
+        ngx_bedrock_jw_key(w, "type");
+
+        if (b[i].kind == NGX_BEDROCK_BLOCK_REDACTED) {
+            ngx_bedrock_jw_cstr(w, "redacted_thinking");
+            ngx_bedrock_jw_key(w, "data");
+            ngx_bedrock_jw_str(w, &b[i].text);
+
+        } else {
+            ngx_bedrock_jw_cstr(w, "thinking");
+            ngx_bedrock_jw_key(w, "thinking");
+            ngx_bedrock_jw_str(w, &b[i].text);
+
+            if (b[i].id.len) {
+                ngx_bedrock_jw_key(w, "signature");
+                ngx_bedrock_jw_str(w, &b[i].id);
+            }
+        }
+
+        ngx_bedrock_jw_obj_end(w);
+    }
+
+    if (n) {
+        ngx_bedrock_jw_arr_end(w);
+    }
 }
 
 

@@ -25,12 +25,15 @@
 typedef struct {
     /* in */
     ngx_bedrock_guardrail_conf_t  guardrail;
+    ngx_bedrock_converse_conf_t   conf;
 
     /*
-     * called with the model before any other work: NGX_OK, NGX_DECLINED
+     * called with the model before any other work: NGX_OK with the
+     * Bedrock model id and whether it is a Claude model, NGX_DECLINED
      * (not allowed: the call returns NGX_ABORT) or NGX_ERROR
      */
-    ngx_int_t               (*model_check)(void *data, ngx_str_t *model);
+    ngx_int_t               (*model_check)(void *data, ngx_str_t *model,
+                                           ngx_str_t *id, ngx_uint_t *claude);
     void                     *data;
 
     /* out */

@@ -204,6 +204,10 @@ ngx_bedrock_converse_effort(ngx_bedrock_converse_t *conv, ngx_str_t *effort,
         return NGX_OK;
     }
 
+    if (id->len == 0) {
+        return NGX_DECLINED;
+    }
+
     if (ngx_strlcasestrn(id->data, id->data + id->len,
                          (u_char *) "amazon.nova", sizeof("amazon.nova") - 2)
         != NULL)
@@ -233,11 +237,30 @@ ngx_bedrock_converse_effort(ngx_bedrock_converse_t *conv, ngx_str_t *effort,
 }
 
 
-/* "outputConfig" and "additionalModelRequestFields", when set */
+/*
+ * "outputConfig", "serviceTier", "performanceConfig" and
+ * "additionalModelRequestFields", when set
+ */
 
 void
 ngx_bedrock_converse_extra(ngx_bedrock_converse_t *conv, ngx_bedrock_jw_t *w)
 {
+    if (conv->service_tier) {
+        ngx_bedrock_jw_key(w, "serviceTier");
+        ngx_bedrock_jw_obj(w);
+        ngx_bedrock_jw_key(w, "type");
+        ngx_bedrock_jw_cstr(w, conv->service_tier);
+        ngx_bedrock_jw_obj_end(w);
+    }
+
+    if (conv->latency_optimized) {
+        ngx_bedrock_jw_key(w, "performanceConfig");
+        ngx_bedrock_jw_obj(w);
+        ngx_bedrock_jw_key(w, "latency");
+        ngx_bedrock_jw_cstr(w, "optimized");
+        ngx_bedrock_jw_obj_end(w);
+    }
+
     if (conv->schema.data) {
         ngx_bedrock_jw_key(w, "outputConfig");
         ngx_bedrock_jw_obj(w);
@@ -355,6 +378,196 @@ ngx_bedrock_converse_document_name(ngx_str_t *name)
 
 
 /*
+ * A client's service tier in Converse's terms: "priority", "default" and
+ * "flex" are sent, "auto" is Bedrock's default and left out; NGX_ABORT
+ * for any other
+ */
+
+ngx_int_t
+ngx_bedrock_converse_service_tier(ngx_bedrock_converse_t *conv,
+    ngx_str_t *tier)
+{
+    ngx_uint_t  i;
+
+    static char  *tiers[] = { "priority", "default", "flex", NULL };
+
+    if (tier->len == 4 && ngx_strncmp(tier->data, "auto", 4) == 0) {
+        return NGX_OK;
+    }
+
+    for (i = 0; tiers[i]; i++) {
+        if (ngx_strlen(tiers[i]) == tier->len
+            && ngx_strncmp(tiers[i], tier->data, tier->len) == 0)
+        {
+            conv->service_tier = tiers[i];
+            return NGX_OK;
+        }
+    }
+
+    return NGX_ABORT;
+}
+
+
+/*
+ * "cache_control": {"type": "ephemeral", "ttl": "5m" | "1h"}, as the
+ * Anthropic API and OpenAI-compatible clients send it: NGX_OK with the
+ * ttl (empty: Bedrock's default), NGX_DECLINED when there is none,
+ * NGX_ABORT when it is not of that shape
+ */
+
+ngx_int_t
+ngx_bedrock_converse_cache_control(ngx_bedrock_json_t *cc, ngx_str_t *ttl)
+{
+    ngx_bedrock_json_t  *type, *v;
+
+    ngx_str_null(ttl);
+
+    if (ngx_bedrock_json_is_null(cc)) {
+        return NGX_DECLINED;
+    }
+
+    if (cc->type != NGX_BEDROCK_JSON_OBJECT) {
+        return NGX_ABORT;
+    }
+
+    type = ngx_bedrock_json_get(cc, "type");
+
+    if (type != NULL && !ngx_bedrock_json_is_str(type, "ephemeral")) {
+        return NGX_ABORT;
+    }
+
+    v = ngx_bedrock_json_get(cc, "ttl");
+
+    if (ngx_bedrock_json_is_null(v)) {
+        return NGX_OK;
+    }
+
+    if (!ngx_bedrock_json_is_str(v, "5m") && !ngx_bedrock_json_is_str(v, "1h"))
+    {
+        return NGX_ABORT;
+    }
+
+    *ttl = v->value;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The location's additions: performanceConfig, and cache points after
+ * the tools, the system prompt and the conversation so far, as many as
+ * fit under Bedrock's limit of 4 with the client's own.  Bedrock refuses
+ * a longer ttl after a shorter one (tools, system, messages is the
+ * order), so a point added takes "1h" when a client's later one has it.
+ */
+
+ngx_int_t
+ngx_bedrock_converse_conf(ngx_bedrock_converse_t *conv,
+    ngx_bedrock_converse_conf_t *conf)
+{
+    ngx_uint_t            i, j, n, hour_system, hour_messages;
+    ngx_bedrock_turn_t   *turn;
+    ngx_bedrock_tool_t   *tool;
+    ngx_bedrock_block_t  *b;
+
+    if (conf->latency_optimized) {
+        conv->latency_optimized = 1;
+    }
+
+    if (conf->cache == 0) {
+        return NGX_OK;
+    }
+
+    n = 0;
+    hour_system = 0;
+    hour_messages = 0;
+
+    tool = conv->tools.elts;
+
+    for (i = 0; i < conv->tools.nelts; i++) {
+        n += tool[i].cache;
+    }
+
+    b = conv->system.elts;
+
+    for (i = 0; i < conv->system.nelts; i++) {
+        if (b[i].kind == NGX_BEDROCK_BLOCK_CACHE_POINT) {
+            n++;
+            hour_system |= (b[i].format.len == 2);
+        }
+    }
+
+    turn = conv->turns.elts;
+
+    for (i = 0; i < conv->turns.nelts; i++) {
+        b = turn[i].blocks.elts;
+
+        for (j = 0; j < turn[i].blocks.nelts; j++) {
+            if (b[j].kind == NGX_BEDROCK_BLOCK_CACHE_POINT) {
+                n++;
+                hour_messages |= (b[j].format.len == 2);
+            }
+        }
+    }
+
+    if ((conf->cache & NGX_BEDROCK_CACHE_TOOLS)
+        && conv->tools.nelts
+        && n < NGX_BEDROCK_CACHE_MAX)
+    {
+        tool = &tool[conv->tools.nelts - 1];
+
+        if (!tool->cache) {
+            tool->cache = 1;
+            n++;
+
+            if (hour_system || hour_messages) {
+                ngx_str_set(&tool->cache_ttl, "1h");
+            }
+        }
+    }
+
+    b = conv->system.elts;
+
+    if ((conf->cache & NGX_BEDROCK_CACHE_SYSTEM)
+        && conv->system.nelts
+        && b[conv->system.nelts - 1].kind != NGX_BEDROCK_BLOCK_CACHE_POINT
+        && n < NGX_BEDROCK_CACHE_MAX)
+    {
+        b = ngx_bedrock_converse_system(conv, NGX_BEDROCK_BLOCK_CACHE_POINT);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        n++;
+
+        if (hour_messages) {
+            ngx_str_set(&b->format, "1h");
+        }
+    }
+
+    if ((conf->cache & NGX_BEDROCK_CACHE_MESSAGES)
+        && conv->turn
+        && conv->turn->blocks.nelts
+        && n < NGX_BEDROCK_CACHE_MAX)
+    {
+        b = conv->turn->blocks.elts;
+
+        if (b[conv->turn->blocks.nelts - 1].kind
+            != NGX_BEDROCK_BLOCK_CACHE_POINT)
+        {
+            b = ngx_bedrock_converse_block(conv, conv->turn->assistant,
+                                           NGX_BEDROCK_BLOCK_CACHE_POINT);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * "toolConfig": the client's tools and its choice.  Converse has no
  * "none" (the parsers then offer no tools), but accepts a history with
  * tool calls only together with a toolConfig, which then names just the
@@ -395,6 +608,11 @@ ngx_bedrock_converse_tools(ngx_bedrock_converse_t *conv, ngx_bedrock_jw_t *w)
         if (t[i].description.len) {
             ngx_bedrock_jw_key(w, "description");
             ngx_bedrock_jw_str(w, &t[i].description);
+        }
+
+        if (t[i].strict) {
+            ngx_bedrock_jw_key(w, "strict");
+            ngx_bedrock_jw_bool(w, 1);
         }
 
         ngx_bedrock_jw_key(w, "inputSchema");

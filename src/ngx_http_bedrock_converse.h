@@ -62,6 +62,7 @@ typedef struct {
                                            properties */
     ngx_str_t                 cache_ttl;
     unsigned                  cache:1;  /* a cachePoint follows it */
+    unsigned                  strict:1; /* toolSpec.strict */
 } ngx_bedrock_tool_t;
 
 
@@ -97,11 +98,31 @@ typedef struct {
     char                     *effort;           /* Nova, gpt-oss */
     ngx_uint_t                effort_family;
 
+    /* serviceTier.type, NULL: not sent; performanceConfig */
+    char                     *service_tier;
+    ngx_uint_t                latency_optimized;
+
     /* toolConfig: none with "none", the history's tools still written */
     ngx_array_t               tools;    /* of ngx_bedrock_tool_t */
     ngx_bedrock_tool_choice_e tool_choice;
     ngx_str_t                 tool_name;
 } ngx_bedrock_converse_t;
+
+
+/* bedrock_cache_point: where cache points are added */
+#define NGX_BEDROCK_CACHE_SYSTEM    0x01
+#define NGX_BEDROCK_CACHE_TOOLS     0x02
+#define NGX_BEDROCK_CACHE_MESSAGES  0x04
+
+/* Bedrock takes at most this many cache points in one request */
+#define NGX_BEDROCK_CACHE_MAX       4
+
+
+/* what a location adds to every Converse request it sends */
+typedef struct {
+    ngx_uint_t                cache;    /* NGX_BEDROCK_CACHE_* */
+    ngx_uint_t                latency_optimized;
+} ngx_bedrock_converse_conf_t;
 
 
 /* bedrock_guardrail: empty id, none */
@@ -211,6 +232,12 @@ ngx_int_t ngx_bedrock_converse_effort(ngx_bedrock_converse_t *conv,
 void ngx_bedrock_converse_extra(ngx_bedrock_converse_t *conv,
     ngx_bedrock_jw_t *w);
 void ngx_bedrock_converse_document_name(ngx_str_t *name);
+ngx_int_t ngx_bedrock_converse_service_tier(ngx_bedrock_converse_t *conv,
+    ngx_str_t *tier);
+ngx_int_t ngx_bedrock_converse_cache_control(ngx_bedrock_json_t *cc,
+    ngx_str_t *ttl);
+ngx_int_t ngx_bedrock_converse_conf(ngx_bedrock_converse_t *conv,
+    ngx_bedrock_converse_conf_t *conf);
 void ngx_bedrock_converse_tools(ngx_bedrock_converse_t *conv,
     ngx_bedrock_jw_t *w);
 void ngx_bedrock_converse_guardrail(ngx_bedrock_guardrail_conf_t *g,

@@ -257,3 +257,67 @@ ngx_bedrock_image_format(ngx_str_t *type, ngx_str_t *format)
 
     return NGX_DECLINED;
 }
+
+
+ngx_int_t
+ngx_bedrock_document_format(ngx_str_t *type, ngx_str_t *format)
+{
+    ngx_uint_t  i;
+
+    static struct {
+        ngx_str_t  type;
+        ngx_str_t  format;
+    } formats[] = {
+        { ngx_string("application/pdf"), ngx_string("pdf") },
+        { ngx_string("text/csv"), ngx_string("csv") },
+        { ngx_string("application/msword"), ngx_string("doc") },
+        { ngx_string("application/vnd.openxmlformats-officedocument."
+                     "wordprocessingml.document"), ngx_string("docx") },
+        { ngx_string("application/vnd.ms-excel"), ngx_string("xls") },
+        { ngx_string("application/vnd.openxmlformats-officedocument."
+                     "spreadsheetml.sheet"), ngx_string("xlsx") },
+        { ngx_string("text/html"), ngx_string("html") },
+        { ngx_string("text/plain"), ngx_string("txt") },
+        { ngx_string("text/markdown"), ngx_string("md") },
+        { ngx_null_string, ngx_null_string }
+    };
+
+    for (i = 0; formats[i].type.len; i++) {
+        if (formats[i].type.len == type->len
+            && ngx_strncasecmp(formats[i].type.data, type->data, type->len)
+               == 0)
+        {
+            *format = formats[i].format;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+char *
+ngx_bedrock_document_check(ngx_str_t *format, u_char *data, size_t len)
+{
+    size_t  n;
+    u_char  head[NGX_BEDROCK_MEDIA_HEAD];
+
+    if (len == 0) {
+        return "the file data is empty";
+    }
+
+    if (ngx_bedrock_base64_head(data, len, head, &n) != NGX_OK) {
+        return "the file data is not valid base64 (the standard alphabet, "
+               "padded with \"=\" to a multiple of 4 characters, nothing "
+               "else)";
+    }
+
+    if (format->len == 3 && ngx_strncmp(format->data, "pdf", 3) == 0
+        && (n < 5 || ngx_memcmp(head, "%PDF-", 5) != 0))
+    {
+        return "the file data is not a PDF document, as its data: URL "
+               "declares";
+    }
+
+    return NULL;
+}

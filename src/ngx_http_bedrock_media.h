@@ -40,5 +40,19 @@ ngx_int_t ngx_bedrock_data_url(ngx_str_t *url, ngx_str_t *type,
 /* an image media type to Bedrock's format: NGX_OK, or NGX_DECLINED */
 ngx_int_t ngx_bedrock_image_format(ngx_str_t *type, ngx_str_t *format);
 
+/*
+ * a document media type to Converse's document format ("pdf", "csv",
+ * "doc", "docx", "xls", "xlsx", "html", "txt", "md"): NGX_OK, or
+ * NGX_DECLINED
+ */
+ngx_int_t ngx_bedrock_document_format(ngx_str_t *type, ngx_str_t *format);
+
+/*
+ * Checks base64 document data: strict base64, not empty, and for "pdf"
+ * the PDF signature.  NULL when it is good, else a message (static).
+ */
+char *ngx_bedrock_document_check(ngx_str_t *format, u_char *data,
+    size_t len);
+
 
 #endif /* _NGX_HTTP_BEDROCK_MEDIA_H_INCLUDED_ */

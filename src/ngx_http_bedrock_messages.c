@@ -1403,6 +1403,7 @@ ngx_bedrock_messages_tools(ngx_bedrock_messages_ctx_t *ctx,
 {
     ngx_uint_t           j, none;
     ngx_bedrock_json_t  *t, *name, *desc, *schema, *type, *cc, *ttl;
+    ngx_bedrock_json_t  *strict;
     ngx_bedrock_tool_t  *tool;
 
     none = 0;
@@ -1477,6 +1478,9 @@ ngx_bedrock_messages_tools(ngx_bedrock_messages_ctx_t *ctx,
         if (tool == NULL) {
             return NGX_ERROR;
         }
+
+        strict = ngx_bedrock_json_get(t, "strict");
+        tool->strict = (strict && strict->type == NGX_BEDROCK_JSON_TRUE);
 
         if (desc && desc->type == NGX_BEDROCK_JSON_STRING) {
             tool->description = desc->value;
@@ -1628,6 +1632,11 @@ ngx_bedrock_messages_converse(ngx_bedrock_messages_ctx_t *ctx,
         return rc;
     }
 
+    if (!req->count && ngx_bedrock_converse_conf(&conv, &req->conf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (ngx_bedrock_jw_init(&w, ctx->temp, 4096, 0) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -1651,6 +1660,7 @@ ngx_bedrock_messages_converse(ngx_bedrock_messages_ctx_t *ctx,
     ngx_bedrock_converse_tools(&conv, &w);
 
     if (!req->count) {
+        ngx_bedrock_converse_extra(&conv, &w);
         ngx_bedrock_converse_guardrail(&req->guardrail, req->stream, &w);
     }
 

@@ -27,6 +27,7 @@
 typedef struct {
     /* in */
     ngx_bedrock_guardrail_conf_t  guardrail;
+    ngx_bedrock_converse_conf_t   conf;
     ngx_str_t                 betas;    /* the anthropic-beta header */
     ngx_array_t              *extra_betas;  /* of ngx_str_t, or NULL */
     ngx_uint_t                count;    /* a count_tokens body */

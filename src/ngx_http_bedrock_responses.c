@@ -340,6 +340,23 @@ ngx_bedrock_responses_request(ngx_pool_t *pool, ngx_pool_t *temp,
         /* NGX_DECLINED: the model family has no reasoning setting */
     }
 
+    v = ngx_bedrock_json_get(root, "service_tier");
+
+    if (!ngx_bedrock_json_is_null(v)
+        && (v->type != NGX_BEDROCK_JSON_STRING
+            || ngx_bedrock_converse_service_tier(&ctx.conv, &v->value)
+               != NGX_OK))
+    {
+        return ngx_bedrock_responses_invalid(&ctx,
+                            ngx_bedrock_responses_param(&ctx, "service_tier"),
+                            "service_tier must be 'auto', 'default', 'flex' "
+                            "or 'priority'");
+    }
+
+    if (ngx_bedrock_converse_conf(&ctx.conv, &req->conf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     /* the Converse request */
 
     if (ngx_bedrock_jw_init(&w, temp, len + 256,
@@ -671,14 +688,18 @@ ngx_bedrock_responses_file(ngx_bedrock_responses_ctx_t *ctx,
         return NGX_OK;
     }
 
-    if (type.len != sizeof("application/pdf") - 1
-        || ngx_strncasecmp(type.data, (u_char *) "application/pdf", type.len)
-           != 0)
-    {
+    if (ngx_bedrock_document_format(&type, &format) != NGX_OK) {
         return ngx_bedrock_responses_invalid(ctx, param,
                                              "file type '%V' is not "
-                                             "supported; use "
-                                             "application/pdf", &type);
+                                             "supported; use a PDF, CSV, "
+                                             "Word, Excel, HTML, text or "
+                                             "Markdown document", &type);
+    }
+
+    msg = ngx_bedrock_document_check(&format, data.data, data.len);
+
+    if (msg != NULL) {
+        return ngx_bedrock_responses_invalid(ctx, param, "%s", msg);
     }
 
     b = ngx_bedrock_converse_block(&ctx->conv, 0, NGX_BEDROCK_BLOCK_DOCUMENT);
@@ -686,7 +707,7 @@ ngx_bedrock_responses_file(ngx_bedrock_responses_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    ngx_str_set(&b->format, "pdf");
+    b->format = format;
     b->text = data;
     ngx_str_set(&b->name, "document");
 
@@ -1094,6 +1115,11 @@ ngx_bedrock_responses_tools(ngx_bedrock_responses_ctx_t *ctx,
         if (!ngx_bedrock_json_is_null(params)) {
             tool->schema = params;
         }
+
+        /* only an explicit true: Converse models without it refuse it */
+
+        params = ngx_bedrock_json_get(t, "strict");
+        tool->strict = (params && params->type == NGX_BEDROCK_JSON_TRUE);
     }
 
     if (allowed && ctx->conv.tools.nelts == 0) {

@@ -27,6 +27,7 @@
 typedef struct {
     /* in */
     ngx_bedrock_guardrail_conf_t  guardrail;
+    ngx_bedrock_converse_conf_t   conf;
 
     /*
      * called with the model before any other work: NGX_OK with the

@@ -26,6 +26,8 @@ static void ngx_bedrock_stream_tool_end(ngx_bedrock_stream_t *st,
     ngx_bedrock_jw_t *w);
 static void ngx_bedrock_stream_role(ngx_bedrock_stream_t *st,
     ngx_bedrock_jw_t *w);
+static void ngx_bedrock_stream_thinking(ngx_bedrock_stream_t *st,
+    ngx_bedrock_jw_t *w, ngx_bedrock_event_t *ev);
 
 
 ngx_str_t  ngx_bedrock_stream_done = ngx_string("data: [DONE]\n\n");
@@ -42,7 +44,6 @@ ngx_bedrock_stream_event(ngx_bedrock_stream_t *st, ngx_bedrock_events_t *es,
 
     if (ev->type == NGX_BEDROCK_EVENT_NONE
         || ev->type == NGX_BEDROCK_EVENT_BLOCK_STOP
-        || ev->type == NGX_BEDROCK_EVENT_REDACTED
         || (ev->type == NGX_BEDROCK_EVENT_USAGE && !st->include_usage))
     {
         return NGX_OK;
@@ -94,11 +95,19 @@ ngx_bedrock_stream_event(ngx_bedrock_stream_t *st, ngx_bedrock_events_t *es,
         break;
 
     case NGX_BEDROCK_EVENT_REASONING:
-
-        /* signatures are not shown */
-
         if (ev->text.len) {
             ngx_bedrock_stream_delta(st, &w, "reasoning_content", &ev->text);
+        }
+
+        if (ev->signature.len) {
+            ngx_bedrock_stream_thinking(st, &w, ev);
+        }
+
+        break;
+
+    case NGX_BEDROCK_EVENT_REDACTED:
+        if (ev->text.len) {
+            ngx_bedrock_stream_thinking(st, &w, ev);
         }
 
         break;
@@ -213,6 +222,47 @@ ngx_bedrock_stream_delta(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w,
     ngx_bedrock_stream_begin(st, w);
     ngx_bedrock_jw_key(w, key);
     ngx_bedrock_jw_str(w, value);
+    ngx_bedrock_stream_end(st, w, NULL);
+
+    st->content = 1;
+}
+
+
+/*
+ * What a client sends back for the model to check its reasoning: the
+ * signature, {"thinking_blocks":[{"type":"thinking","thinking":"",
+ * "signature":"..."}]}, its text having come in reasoning_content deltas;
+ * or a redacted block, {"type":"redacted_thinking","data":"..."}
+ */
+
+static void
+ngx_bedrock_stream_thinking(ngx_bedrock_stream_t *st, ngx_bedrock_jw_t *w,
+    ngx_bedrock_event_t *ev)
+{
+    ngx_str_t  empty = ngx_string("");
+
+    ngx_bedrock_stream_role(st, w);
+    ngx_bedrock_stream_begin(st, w);
+    ngx_bedrock_jw_key(w, "thinking_blocks");
+    ngx_bedrock_jw_arr(w);
+    ngx_bedrock_jw_obj(w);
+    ngx_bedrock_jw_key(w, "type");
+
+    if (ev->type == NGX_BEDROCK_EVENT_REDACTED) {
+        ngx_bedrock_jw_cstr(w, "redacted_thinking");
+        ngx_bedrock_jw_key(w, "data");
+        ngx_bedrock_jw_str(w, &ev->text);
+
+    } else {
+        ngx_bedrock_jw_cstr(w, "thinking");
+        ngx_bedrock_jw_key(w, "thinking");
+        ngx_bedrock_jw_str(w, &empty);
+        ngx_bedrock_jw_key(w, "signature");
+        ngx_bedrock_jw_str(w, &ev->signature);
+    }
+
+    ngx_bedrock_jw_obj_end(w);
+    ngx_bedrock_jw_arr_end(w);
     ngx_bedrock_stream_end(st, w, NULL);
 
     st->content = 1;

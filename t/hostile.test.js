@@ -46,7 +46,7 @@ const WRONG_TYPES = [
     ['top_p', { model: 'gpt-4o', messages: USER, top_p: true }, 'top_p'],
     ['n', { model: 'gpt-4o', messages: USER, n: '1' }, 'n'],
     ['logprobs', { model: 'gpt-4o', messages: USER, logprobs: 'x' }, 'logprobs'],
-    ['response_format', { model: 'gpt-4o', messages: USER, response_format: { type: 5 } }, 'response_format'],
+    ['response_format', { model: 'gpt-4o', messages: USER, response_format: { type: 5 } }, 'response_format.type'],
     ['tool_calls', { model: 'gpt-4o', messages: [{ role: 'assistant', tool_calls: { id: 'x' } }] },
         'messages[0].tool_calls'],
     ['tool_call_id', { model: 'gpt-4o', messages: [{ role: 'tool', tool_call_id: 4, content: 'x' }] },

@@ -177,7 +177,7 @@ describe('the openai SDK through /v1/responses', () => {
         assert.equal(res.output[2].arguments, '{}');
 
         const tc = gw.fake.requests[0].json.toolConfig;
-        assert.deepEqual(tc.tools[0], { toolSpec: { name: 'get_weather', description: 'Weather',
+        assert.deepEqual(tc.tools[0], { toolSpec: { name: 'get_weather', description: 'Weather', strict: true,
             inputSchema: { json: tools[0].parameters } } });
         assert.deepEqual(tc.tools[1], { toolSpec: { name: 'get_time',
             inputSchema: { json: { type: 'object', properties: {} } } } });

@@ -161,7 +161,7 @@ describe('streaming chat completions', () => {
             assert.equal(summary.tools[0].id, 'tooluse_client');
         });
 
-        it('reasoning text becomes reasoning_content; signatures and redacted content do not', async () => {
+        it('reasoning text becomes reasoning_content; signatures and redacted content thinking_blocks', async () => {
             const frames = [
                 bedrock.messageStart(),
                 bedrock.reasoning(0, { text: 'The user greets; ' }),
@@ -175,9 +175,17 @@ describe('streaming chat completions', () => {
                 bedrock.messageStop('end_turn'),
                 bedrock.metadata(),
             ];
-            const { summary } = await replayStream(gw, frames);
+            const { summary, chunks } = await replayStream(gw, frames);
             assert.equal(summary.reasoning, 'The user greets; answer kindly.');
             assert.equal(summary.content, 'Hello!');
+            const blocks = chunks.flatMap((c) => (c.choices[0] && c.choices[0].delta.thinking_blocks) || []);
+            assert.deepEqual(blocks, [
+                { type: 'thinking', thinking: '', signature: 'EqQBCkgIARABGAIiQHsig==' },
+                { type: 'redacted_thinking', data: 'UkVEQUNURUQ=' },
+            ]);
+            const sigAt = chunks.findIndex((c) => c.choices[0] && c.choices[0].delta.thinking_blocks);
+            const textAt = chunks.findIndex((c) => c.choices[0] && c.choices[0].delta.content === 'Hello!');
+            assert.ok(sigAt > 0 && sigAt < textAt, 'the signature comes in order, before the answer text');
         });
 
         for (const [stopReason, finishReason] of Object.entries(FINISH_REASONS)) {
@@ -206,7 +214,7 @@ describe('streaming chat completions', () => {
             });
             assert.deepEqual(summary.usage, {
                 prompt_tokens: 1028, completion_tokens: 8, total_tokens: 1036,
-                prompt_tokens_details: { cached_tokens: 1000 },
+                prompt_tokens_details: { cached_tokens: 1000, cache_write_tokens: 7 },
             });
             assert.deepEqual(chunks[chunks.length - 1].choices, [], 'the usage chunk is the last one');
         });
@@ -215,7 +223,8 @@ describe('streaming chat completions', () => {
             const small = { inputTokens: 3, outputTokens: 2, totalTokens: 5 };
             const { summary } = await replayStream(gw, textStream(['Hi'], { usage: small }), { includeUsage: true });
             assert.deepEqual(summary.usage, {
-                prompt_tokens: 3, completion_tokens: 2, total_tokens: 5, prompt_tokens_details: { cached_tokens: 0 },
+                prompt_tokens: 3, completion_tokens: 2, total_tokens: 5,
+                prompt_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
             });
         });
 

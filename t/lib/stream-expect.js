@@ -30,7 +30,7 @@ function openaiUsage(u) {
         prompt_tokens: prompt,
         completion_tokens: u.outputTokens,
         total_tokens: prompt + u.outputTokens,
-        prompt_tokens_details: { cached_tokens: cached },
+        prompt_tokens_details: { cached_tokens: cached, cache_write_tokens: u.cacheWriteInputTokens || 0 },
     };
 }
 
@@ -82,8 +82,24 @@ function expectedStream(frames, { includeUsage = false, failure = null } = {}) {
                 chunks.push(choiceChunk({
                     tool_calls: [{ index: toolOf.get(block), function: { arguments: d.toolUse.input } }],
                 }));
-            } else if (d.reasoningContent && d.reasoningContent.text) {
-                chunks.push(choiceChunk({ reasoning_content: d.reasoningContent.text }));
+            } else if (d.reasoningContent) {
+                // the text as reasoning_content, then what a client sends
+                // back for the model to check: the signature, or the
+                // redacted block
+                const r = d.reasoningContent;
+                if (r.text) {
+                    chunks.push(choiceChunk({ reasoning_content: r.text }));
+                }
+                if (r.signature) {
+                    chunks.push(choiceChunk({
+                        thinking_blocks: [{ type: 'thinking', thinking: '', signature: r.signature }],
+                    }));
+                }
+                if (r.redactedContent) {
+                    chunks.push(choiceChunk({
+                        thinking_blocks: [{ type: 'redacted_thinking', data: r.redactedContent }],
+                    }));
+                }
             }
             break;
         }

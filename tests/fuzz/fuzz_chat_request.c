@@ -18,12 +18,39 @@
  */
 
 
-/* the allowlist: models that start with "x" are not in it */
+/*
+ * the allowlist: models that start with "x" are not in it; "c" is a
+ * Claude model, "n" Amazon Nova, "g" gpt-oss, the others Llama
+ */
 
 static ngx_int_t
-ngx_fuzz_model_check(void *data, ngx_str_t *model)
+ngx_fuzz_model_check(void *data, ngx_str_t *model, ngx_str_t *id,
+    ngx_uint_t *claude)
 {
-    return (model->len && model->data[0] == 'x') ? NGX_DECLINED : NGX_OK;
+    u_char  c;
+
+    c = model->len ? model->data[0] : '\0';
+
+    if (c == 'x') {
+        return NGX_DECLINED;
+    }
+
+    *claude = (c == 'c');
+
+    if (c == 'c') {
+        ngx_str_set(id, "us.anthropic.claude-sonnet-4-v1:0");
+
+    } else if (c == 'n') {
+        ngx_str_set(id, "amazon.nova-2-lite-v1:0");
+
+    } else if (c == 'g') {
+        ngx_str_set(id, "openai.gpt-oss-120b-1:0");
+
+    } else {
+        ngx_str_set(id, "meta.llama3-70b-instruct-v1:0");
+    }
+
+    return NGX_OK;
 }
 
 
@@ -48,6 +75,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ngx_str_set(&req.guardrail.version, "DRAFT");
             ngx_str_set(&req.guardrail.trace, "enabled");
             ngx_str_set(&req.guardrail.stream_mode, "async");
+
+            /* and every cache point the location may add */
+
+            req.conf.cache = NGX_BEDROCK_CACHE_SYSTEM
+                             | NGX_BEDROCK_CACHE_TOOLS
+                             | NGX_BEDROCK_CACHE_MESSAGES;
+            req.conf.latency_optimized = 1;
         }
 
         req.model_check = ngx_fuzz_model_check;
