@@ -16,6 +16,7 @@
 #include "ngx_http_bedrock_chat.h"
 #include "ngx_http_bedrock_messages.h"
 #include "ngx_http_bedrock_responses.h"
+#include "ngx_http_bedrock_embeddings.h"
 #include "ngx_http_bedrock_sigv4.h"
 #include "ngx_http_bedrock_credentials.h"
 #include "ngx_http_bedrock_eventstream.h"
@@ -33,6 +34,9 @@
 /* the pool a request or an answer is parsed in, freed right after */
 #define NGX_HTTP_BEDROCK_TEMP_POOL_SIZE  16384
 
+/* the InvokeModel calls of one embeddings request in flight at a time */
+#define NGX_HTTP_BEDROCK_EMBED_WINDOW    8
+
 /* Retry-After, in seconds, on a 429 or 503 that gives none of its own */
 #define NGX_HTTP_BEDROCK_RETRY_AFTER   "1"
 
@@ -46,7 +50,8 @@ typedef enum {
     ngx_http_bedrock_route_count_tokens,
     ngx_http_bedrock_route_models,
     ngx_http_bedrock_route_model,
-    ngx_http_bedrock_route_native
+    ngx_http_bedrock_route_native,
+    ngx_http_bedrock_route_embeddings
 } ngx_http_bedrock_route_e;
 
 
@@ -57,7 +62,8 @@ typedef enum {
     ngx_http_bedrock_call_messages,     /* Converse, for Messages */
     ngx_http_bedrock_call_count,        /* CountTokens, for Messages */
     ngx_http_bedrock_call_native,       /* the client's own call */
-    ngx_http_bedrock_call_responses     /* Converse, for OpenAI Responses */
+    ngx_http_bedrock_call_responses,    /* Converse, for OpenAI Responses */
+    ngx_http_bedrock_call_embed         /* InvokeModel, one of embeddings */
 } ngx_http_bedrock_call_e;
 
 
@@ -159,6 +165,21 @@ typedef struct {
 } ngx_http_bedrock_main_conf_t;
 
 
+/*
+ * An embeddings request: its InvokeModel calls run as subrequests of it,
+ * a window of them at a time, each writing its vectors here
+ */
+typedef struct {
+    ngx_bedrock_embeddings_t       e;
+    ngx_uint_t                     next;     /* the next call to start */
+    ngx_uint_t                     active;
+    ngx_uint_t                     status;   /* the first failure's */
+    ngx_str_t                      error;    /* its body, rendered */
+    ngx_str_t                      retry_after;
+    unsigned                       replied:1;
+} ngx_http_bedrock_embed_t;
+
+
 typedef struct {
     ngx_str_t                      model;
     ngx_str_t                      model_id;
@@ -208,7 +229,12 @@ typedef struct {
 
     ngx_bedrock_credentials_waiter_t  waiter;
 
+    ngx_http_bedrock_embed_t      *embed;    /* embeddings: the request's */
+    ngx_uint_t                     part;     /* a subrequest's call */
+
     unsigned                       replied:1;
+    unsigned                       part_ok:1;
+    unsigned                       part_done:1;
     unsigned                       replace_body:1;
     unsigned                       has_usage:1;
     unsigned                       connection_close:1;
@@ -247,6 +273,22 @@ static void ngx_http_bedrock_guardrail_conf(ngx_http_bedrock_loc_conf_t *blcf,
     ngx_bedrock_guardrail_conf_t *g);
 static void ngx_http_bedrock_converse_conf(ngx_http_bedrock_loc_conf_t *blcf,
     ngx_bedrock_converse_conf_t *c);
+static ngx_int_t ngx_http_bedrock_embeddings_body(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_pool_t *temp, ngx_str_t *body);
+static ngx_int_t ngx_http_bedrock_embed_check(void *data, ngx_str_t *model,
+    ngx_str_t *id);
+static void ngx_http_bedrock_embed_start(ngx_http_request_t *r);
+static void ngx_http_bedrock_embed_wake(ngx_http_request_t *r);
+static ngx_int_t ngx_http_bedrock_embed_spawn(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx);
+static ngx_int_t ngx_http_bedrock_embed_done(ngx_http_request_t *r,
+    void *data, ngx_int_t rc);
+static void ngx_http_bedrock_embed_part(ngx_http_request_t *r);
+static void ngx_http_bedrock_embed_result(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_uint_t status);
+static void ngx_http_bedrock_embed_fail(ngx_http_request_t *r,
+    ngx_http_bedrock_embed_t *em, ngx_uint_t status);
+static void ngx_http_bedrock_call(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bedrock_responses_body(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, ngx_pool_t *temp, ngx_str_t *body);
 static ngx_int_t ngx_http_bedrock_model_check(void *data,
@@ -709,6 +751,20 @@ ngx_http_bedrock_handler(ngx_http_request_t *r)
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
 
+    if (r != r->main && ctx->embed) {
+
+        /* one InvokeModel call of an embeddings request, as proxy does */
+
+        rc = ngx_http_read_client_request_body(r,
+                                               ngx_http_bedrock_embed_part);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
     rc = ngx_http_bedrock_route(r, ctx, &alias);
 
     if (rc == NGX_ERROR) {
@@ -722,6 +778,7 @@ ngx_http_bedrock_handler(ngx_http_request_t *r)
     case ngx_http_bedrock_route_messages:
     case ngx_http_bedrock_route_count_tokens:
     case ngx_http_bedrock_route_native:
+    case ngx_http_bedrock_route_embeddings:
 
         if (!(r->method & NGX_HTTP_POST)) {
             return ngx_http_bedrock_refuse_method(r, "POST");
@@ -821,6 +878,8 @@ ngx_http_bedrock_route(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx,
           ngx_http_bedrock_route_count_tokens,
           NGX_BEDROCK_DIALECT_ANTHROPIC },
         { ngx_string("/models"), ngx_http_bedrock_route_models,
+          NGX_BEDROCK_DIALECT_OPENAI },
+        { ngx_string("/embeddings"), ngx_http_bedrock_route_embeddings,
           NGX_BEDROCK_DIALECT_OPENAI },
         { ngx_null_string, 0, 0 }
     };
@@ -1009,8 +1068,6 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
     ngx_pool_t                    *temp;
     ngx_bedrock_error_t            err;
     ngx_http_bedrock_ctx_t        *ctx;
-    ngx_pool_cleanup_t            *cln;
-    ngx_http_bedrock_main_conf_t  *bmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
 
@@ -1063,6 +1120,10 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
         rc = ngx_http_bedrock_responses_body(r, ctx, temp, &body);
         break;
 
+    case ngx_http_bedrock_route_embeddings:
+        rc = ngx_http_bedrock_embeddings_body(r, ctx, temp, &body);
+        break;
+
     default:
         rc = ngx_http_bedrock_chat_body(r, ctx, temp, &body);
         break;
@@ -1080,6 +1141,20 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
         return;
     }
 
+    ngx_http_bedrock_call(r);
+}
+
+
+/* the call, once the credentials are there */
+
+static void
+ngx_http_bedrock_call(ngx_http_request_t *r)
+{
+    ngx_http_bedrock_ctx_t        *ctx;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_bedrock_main_conf_t  *bmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bedrock_module);
 
     if (ngx_bedrock_credentials_get(bmcf->provider) == NULL) {
@@ -1500,9 +1575,11 @@ ngx_http_bedrock_proceed(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
     ngx_bedrock_error_t            err;
+    ngx_http_bedrock_ctx_t        *ctx;
     ngx_http_bedrock_loc_conf_t   *blcf;
     ngx_http_bedrock_main_conf_t  *bmcf;
 
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bedrock_module);
 
@@ -1525,6 +1602,11 @@ ngx_http_bedrock_proceed(ngx_http_request_t *r)
         }
 
         ngx_http_finalize_request(r, ngx_http_bedrock_send_error(r, &err));
+        return;
+    }
+
+    if (r == r->main && ctx->route == ngx_http_bedrock_route_embeddings) {
+        ngx_http_bedrock_embed_start(r);
         return;
     }
 
@@ -1621,6 +1703,292 @@ ngx_http_bedrock_read_body(ngx_http_request_t *r, ngx_str_t *body)
     body->len = p - body->data;
 
     return NGX_OK;
+}
+
+
+/*
+ * OpenAI embeddings: InvokeModel calls, each a subrequest of this
+ * location (as SSI includes are), at most NGX_HTTP_BEDROCK_EMBED_WINDOW
+ * at a time; each writes its vectors into the request's state, and once
+ * all are in, the list (or the first failure) is the answer
+ */
+
+static ngx_int_t
+ngx_http_bedrock_embeddings_body(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_pool_t *temp, ngx_str_t *body)
+{
+    ngx_int_t                  rc;
+    ngx_bedrock_error_t        err;
+    ngx_http_bedrock_embed_t  *em;
+
+    em = ngx_pcalloc(r->pool, sizeof(ngx_http_bedrock_embed_t));
+    if (em == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    em->e.model_check = ngx_http_bedrock_embed_check;
+    em->e.data = r;
+
+    rc = ngx_bedrock_embeddings_request(r->pool, temp, body->data, body->len,
+                                        &em->e, &err);
+
+    if (rc != NGX_OK) {
+        return ngx_http_bedrock_refused(r, ctx, rc, &em->e.model, &err);
+    }
+
+    ctx->embed = em;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_embed_check(void *data, ngx_str_t *model, ngx_str_t *id)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_int_t                     rc;
+    ngx_http_bedrock_ctx_t       *ctx;
+    ngx_http_bedrock_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    ctx->model = *model;
+
+    rc = ngx_http_bedrock_resolve_model(r, blcf, ctx);
+
+    if (rc == NGX_OK) {
+        *id = ctx->model_id;
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_http_bedrock_embed_start(ngx_http_request_t *r)
+{
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    ctx->created = ngx_time();
+
+    /* woken each time a part is done */
+
+    r->write_event_handler = ngx_http_bedrock_embed_wake;
+
+    if (ngx_http_bedrock_embed_spawn(r, ctx) != NGX_OK) {
+        ngx_http_bedrock_embed_fail(r, ctx->embed,
+                                    NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    ngx_http_bedrock_embed_wake(r);
+}
+
+
+/* starts parts while the window has room and nothing failed */
+
+static ngx_int_t
+ngx_http_bedrock_embed_spawn(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx)
+{
+    ngx_http_request_t          *sr;
+    ngx_http_bedrock_ctx_t      *sctx;
+    ngx_http_bedrock_embed_t    *em;
+    ngx_http_post_subrequest_t  *ps;
+
+    em = ctx->embed;
+
+    while (em->status == 0
+           && em->next < em->e.calls
+           && em->active < NGX_HTTP_BEDROCK_EMBED_WINDOW)
+    {
+        sctx = ngx_pcalloc(r->pool, sizeof(ngx_http_bedrock_ctx_t));
+        ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+
+        if (sctx == NULL || ps == NULL) {
+            return NGX_ERROR;
+        }
+
+        sctx->embed = em;
+        sctx->part = em->next;
+        sctx->model = ctx->model;
+        sctx->model_id = ctx->model_id;
+        sctx->escaped = ctx->escaped;
+        sctx->route = ngx_http_bedrock_route_embeddings;
+        sctx->routed = 1;
+        sctx->dialect = NGX_BEDROCK_DIALECT_OPENAI;
+        sctx->call = ngx_http_bedrock_call_embed;
+        ngx_str_set(&sctx->op, "invoke");
+
+        if (ngx_bedrock_embeddings_body(r->pool, &em->e, em->next,
+                                        &sctx->body)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ps->handler = ngx_http_bedrock_embed_done;
+        ps->data = sctx;
+
+        if (ngx_http_subrequest(r, &r->uri, NULL, &sr, ps,
+                                NGX_HTTP_SUBREQUEST_IN_MEMORY)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ngx_http_set_ctx(sr, sctx, ngx_http_bedrock_module);
+
+        em->next++;
+        em->active++;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the request's write handler: more parts, or the answer */
+
+static void
+ngx_http_bedrock_embed_wake(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_str_t                  body;
+    ngx_bedrock_error_t        err;
+    ngx_http_bedrock_ctx_t    *ctx;
+    ngx_http_bedrock_embed_t  *em;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+    em = ctx->embed;
+
+    if (em->replied) {
+        return;
+    }
+
+    if (ngx_http_bedrock_embed_spawn(r, ctx) != NGX_OK) {
+        ngx_http_bedrock_embed_fail(r, em, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    if (em->active) {
+        return;
+    }
+
+    em->replied = 1;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    if (em->status) {
+        if (em->error.len == 0) {
+            ngx_http_bedrock_status_error(em->status, &err);
+            ngx_http_finalize_request(r, ngx_http_bedrock_send_error(r,
+                                                                     &err));
+            return;
+        }
+
+        /* a throttled client is told when to come back, as for chat */
+
+        if ((em->status == NGX_HTTP_TOO_MANY_REQUESTS
+             || em->status == NGX_HTTP_SERVICE_UNAVAILABLE
+             || em->retry_after.len)
+            && ngx_http_bedrock_retry_after(&r->headers_out.headers,
+                                            em->retry_after.len
+                                            ? &em->retry_after : NULL)
+               != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_http_finalize_request(r, ngx_http_bedrock_send(r, em->status,
+                                                           &em->error));
+        return;
+    }
+
+    if (ngx_bedrock_embeddings_response(r->pool, &em->e, &body) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->usage.input = em->e.tokens;
+    ctx->has_usage = 1;
+
+    rc = ngx_http_bedrock_send(r, NGX_HTTP_OK, &body);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/* a part's subrequest is finalized (maybe more than once) */
+
+static ngx_int_t
+ngx_http_bedrock_embed_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
+{
+    ngx_http_bedrock_ctx_t  *sctx = data;
+
+    if (sctx->part_done) {
+        return rc;
+    }
+
+    sctx->part_done = 1;
+    sctx->embed->active--;
+
+    if (!sctx->part_ok) {
+        ngx_http_bedrock_embed_fail(r, sctx->embed,
+                                    (rc >= NGX_HTTP_SPECIAL_RESPONSE)
+                                    ? (ngx_uint_t) rc : NGX_HTTP_BAD_GATEWAY);
+    }
+
+    return rc;
+}
+
+
+/* a part's subrequest runs: its body is the request's, already read */
+
+static void
+ngx_http_bedrock_embed_part(ngx_http_request_t *r)
+{
+    ngx_http_bedrock_call(r);
+}
+
+
+/* a part's answer, read in translate: its vectors, or its error */
+
+static void
+ngx_http_bedrock_embed_result(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_uint_t status)
+{
+    ngx_http_bedrock_embed_t  *em;
+
+    em = ctx->embed;
+
+    if (status == NGX_HTTP_OK) {
+        ctx->part_ok = 1;
+
+    } else if (em->status == 0) {
+        em->status = status;
+        em->error = ctx->out;
+        em->retry_after = ctx->retry_after;
+
+        /* answered: the done handler need not count it again */
+
+        ctx->part_ok = 1;
+    }
+
+    ngx_str_null(&ctx->out);
+}
+
+
+/* the first failure is the answer, once the parts in flight are done */
+
+static void
+ngx_http_bedrock_embed_fail(ngx_http_request_t *r,
+    ngx_http_bedrock_embed_t *em, ngx_uint_t status)
+{
+    if (em->status == 0) {
+        em->status = status;
+    }
 }
 
 
@@ -2585,6 +2953,18 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
                                                    &ctx->out, &ctx->usage);
             break;
 
+        case ngx_http_bedrock_call_embed:
+            rc = ngx_bedrock_embeddings_answer(r->pool, temp,
+                                               &ctx->embed->e, ctx->part,
+                                               ctx->resp_start, len,
+                                               ctx->input_count.len
+                                               ? ngx_atoi(
+                                                     ctx->input_count.data,
+                                                     ctx->input_count.len)
+                                               : -1);
+            ngx_str_null(&ctx->out);
+            break;
+
         default: /* claude, native: Bedrock's bytes, read for the log */
 
             rc = ngx_bedrock_messages_native_usage(temp, ctx->resp_start,
@@ -2724,6 +3104,10 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
         {
             return NGX_ERROR;
         }
+    }
+
+    if (ctx->call == ngx_http_bedrock_call_embed) {
+        ngx_http_bedrock_embed_result(r, ctx, u->headers_in.status_n);
     }
 
     /* nothing of Bedrock's headers is passed on but these */

@@ -22,7 +22,8 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build="$top/build"
 vectors="${BEDROCK_VECTORS:-$top/../shared/vectors}"
-targets="eventstream chat_request chat_response sigv4 messages responses"
+targets="eventstream chat_request chat_response sigv4 messages responses
+         embeddings"
 
 fuzz=0
 seconds=30
@@ -175,7 +176,7 @@ msrc="${BEDROCK_SRC:-$top/src}"
 module="$msrc/ngx_http_bedrock_json.c $msrc/ngx_http_bedrock_error.c
     $msrc/ngx_http_bedrock_converse.c $msrc/ngx_http_bedrock_chat.c
     $msrc/ngx_http_bedrock_messages.c $msrc/ngx_http_bedrock_responses.c
-    $msrc/ngx_http_bedrock_media.c
+    $msrc/ngx_http_bedrock_media.c $msrc/ngx_http_bedrock_embeddings.c
     $msrc/ngx_http_bedrock_sigv4.c $msrc/ngx_http_bedrock_eventstream.c
     $msrc/ngx_http_bedrock_stream.c $msrc/ngx_http_bedrock_credentials.c
     $msrc/ngx_http_bedrock_fetch.c"
