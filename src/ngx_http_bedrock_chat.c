@@ -1104,10 +1104,9 @@ ngx_bedrock_chat_tool_calls(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_json_t *calls, ngx_uint_t i)
 {
     ngx_int_t                 rc;
-    ngx_str_t                 error, *name;
+    ngx_str_t                 error;
     ngx_uint_t                j;
     ngx_bedrock_json_t       *call, *id, *fn, *fname, *args;
-    ngx_bedrock_block_t      *b;
 
     if (ngx_bedrock_json_is_null(calls)) {
         return NGX_OK;
@@ -1139,54 +1138,29 @@ ngx_bedrock_chat_tool_calls(ngx_bedrock_chat_ctx_t *ctx,
                   "function.arguments");
         }
 
-        b = ngx_bedrock_converse_block(&ctx->conv, 1,
-                                       NGX_BEDROCK_BLOCK_TOOL_USE);
-        if (b == NULL) {
+        rc = ngx_bedrock_converse_tool_use(&ctx->conv, &ctx->jo,
+                                           ctx->scratch, &id->value,
+                                           &fname->value,
+                                           args ? &args->value : NULL,
+                                           &error);
+
+        if (rc == NGX_ABORT) {
+            return ngx_bedrock_invalid(ctx,
+                ngx_bedrock_param(ctx, "messages[%ui].tool_calls[%ui]"
+                                  ".function.arguments", i, j),
+                "function.arguments is not valid UTF-8");
+        }
+
+        if (rc == NGX_DECLINED) {
+            return ngx_bedrock_invalid(ctx,
+                ngx_bedrock_param(ctx, "messages[%ui].tool_calls[%ui]"
+                                  ".function.arguments", i, j),
+                "function.arguments is not valid JSON (%V)", &error);
+        }
+
+        if (rc != NGX_OK) {
             return NGX_ERROR;
         }
-
-        b->id = id->value;
-        b->name = fname->value;
-
-        if (args == NULL || args->value.len == 0) {
-            b->input = NULL;
-
-        } else {
-            ctx->jo.scratch = ctx->scratch;
-
-            rc = ngx_bedrock_json_parse_opts(&ctx->jo, args->value.data,
-                                             args->value.len, &b->input,
-                                             &error);
-
-            /* the parser's own memory serves the next one */
-
-            ngx_reset_pool(ctx->scratch);
-
-            if (rc == NGX_ABORT) {
-                return ngx_bedrock_invalid(ctx,
-                    ngx_bedrock_param(ctx, "messages[%ui].tool_calls[%ui]"
-                                      ".function.arguments", i, j),
-                    "function.arguments is not valid UTF-8");
-            }
-
-            if (rc == NGX_DECLINED) {
-                return ngx_bedrock_invalid(ctx,
-                    ngx_bedrock_param(ctx, "messages[%ui].tool_calls[%ui]"
-                                      ".function.arguments", i, j),
-                    "function.arguments is not valid JSON (%V)", &error);
-            }
-
-            if (rc != NGX_OK) {
-                return NGX_ERROR;
-            }
-        }
-
-        name = ngx_array_push(&ctx->conv.history_tools);
-        if (name == NULL) {
-            return NGX_ERROR;
-        }
-
-        *name = fname->value;
     }
 
     return NGX_OK;

@@ -675,6 +675,57 @@ ngx_bedrock_converse_tools(ngx_bedrock_converse_t *conv, ngx_bedrock_jw_t *w)
 }
 
 
+/*
+ * An assistant's tool call of an earlier turn: a toolUse block with its
+ * arguments (JSON text; NULL or empty: none) parsed into jo's pool, with
+ * yajl's memory in scratch, reset after; its name joins the history's
+ * tools.  NGX_ABORT: the arguments are not UTF-8, NGX_DECLINED: not JSON
+ * (error says why).
+ */
+
+ngx_int_t
+ngx_bedrock_converse_tool_use(ngx_bedrock_converse_t *conv,
+    ngx_bedrock_json_opts_t *jo, ngx_pool_t *scratch, ngx_str_t *id,
+    ngx_str_t *name, ngx_str_t *args, ngx_str_t *error)
+{
+    ngx_int_t             rc;
+    ngx_str_t            *used;
+    ngx_bedrock_block_t  *b;
+
+    b = ngx_bedrock_converse_block(conv, 1, NGX_BEDROCK_BLOCK_TOOL_USE);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->id = *id;
+    b->name = *name;
+
+    if (args && args->len) {
+        jo->scratch = scratch;
+
+        rc = ngx_bedrock_json_parse_opts(jo, args->data, args->len, &b->input,
+                                         error);
+
+        /* the parser's own memory serves the next one */
+
+        ngx_reset_pool(scratch);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    used = ngx_array_push(&conv->history_tools);
+    if (used == NULL) {
+        return NGX_ERROR;
+    }
+
+    *used = *name;
+
+    return NGX_OK;
+}
+
+
 /* appends a block, opening a new turn when the role changes */
 
 ngx_bedrock_block_t *

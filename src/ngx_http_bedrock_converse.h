@@ -225,6 +225,9 @@ void ngx_bedrock_converse_system_json(ngx_bedrock_converse_t *conv,
     ngx_bedrock_jw_t *w);
 ngx_bedrock_tool_t *ngx_bedrock_converse_tool(ngx_bedrock_converse_t *conv,
     ngx_str_t *name);
+ngx_int_t ngx_bedrock_converse_tool_use(ngx_bedrock_converse_t *conv,
+    ngx_bedrock_json_opts_t *jo, ngx_pool_t *scratch, ngx_str_t *id,
+    ngx_str_t *name, ngx_str_t *args, ngx_str_t *error);
 void ngx_bedrock_converse_inference(ngx_bedrock_converse_t *conv,
     ngx_bedrock_jw_t *w);
 ngx_int_t ngx_bedrock_converse_effort(ngx_bedrock_converse_t *conv,

@@ -951,6 +951,34 @@ ngx_bedrock_jw_reset(ngx_bedrock_jw_t *w)
 }
 
 
+/*
+ * A named server-sent event of a JSON object, as the Anthropic and the
+ * OpenAI Responses streams send them: "event: <type>\ndata: {"type":
+ * "<type>"", the caller's members, then ngx_bedrock_jw_event_end()'s
+ * "}\n\n"
+ */
+
+void
+ngx_bedrock_jw_event(ngx_bedrock_jw_t *w, char *type)
+{
+    ngx_bedrock_jw_raw(w, "event: ", sizeof("event: ") - 1);
+    ngx_bedrock_jw_raw(w, type, ngx_strlen(type));
+    ngx_bedrock_jw_raw(w, "\ndata: ", sizeof("\ndata: ") - 1);
+    ngx_bedrock_jw_reset(w);
+    ngx_bedrock_jw_obj(w);
+    ngx_bedrock_jw_key(w, "type");
+    ngx_bedrock_jw_cstr(w, type);
+}
+
+
+void
+ngx_bedrock_jw_event_end(ngx_bedrock_jw_t *w)
+{
+    ngx_bedrock_jw_obj_end(w);
+    ngx_bedrock_jw_raw(w, "\n\n", 2);
+}
+
+
 static void
 ngx_bedrock_jw_check(ngx_bedrock_jw_t *w, yajl_gen_status st)
 {

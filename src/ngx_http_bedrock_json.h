@@ -106,6 +106,8 @@ ngx_int_t ngx_bedrock_jw_copy(ngx_bedrock_jw_t *w, ngx_pool_t *pool,
     ngx_str_t *out);
 void ngx_bedrock_jw_raw(ngx_bedrock_jw_t *w, char *s, size_t len);
 void ngx_bedrock_jw_reset(ngx_bedrock_jw_t *w);
+void ngx_bedrock_jw_event(ngx_bedrock_jw_t *w, char *type);
+void ngx_bedrock_jw_event_end(ngx_bedrock_jw_t *w);
 void ngx_bedrock_jw_key(ngx_bedrock_jw_t *w, char *key);
 void ngx_bedrock_jw_str(ngx_bedrock_jw_t *w, ngx_str_t *s);
 void ngx_bedrock_jw_cstr(ngx_bedrock_jw_t *w, char *s);

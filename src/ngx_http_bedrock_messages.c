@@ -1841,27 +1841,6 @@ ngx_bedrock_messages_answer(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
 
 
 static void
-ngx_bedrock_messages_event(ngx_bedrock_jw_t *w, char *type)
-{
-    ngx_bedrock_jw_raw(w, "event: ", sizeof("event: ") - 1);
-    ngx_bedrock_jw_raw(w, type, ngx_strlen(type));
-    ngx_bedrock_jw_raw(w, "\ndata: ", sizeof("\ndata: ") - 1);
-    ngx_bedrock_jw_reset(w);
-    ngx_bedrock_jw_obj(w);
-    ngx_bedrock_jw_key(w, "type");
-    ngx_bedrock_jw_cstr(w, type);
-}
-
-
-static void
-ngx_bedrock_messages_event_end(ngx_bedrock_jw_t *w)
-{
-    ngx_bedrock_jw_obj_end(w);
-    ngx_bedrock_jw_raw(w, "\n\n", 2);
-}
-
-
-static void
 ngx_bedrock_messages_block_stop(ngx_bedrock_messages_stream_t *st,
     ngx_bedrock_jw_t *w)
 {
@@ -1869,10 +1848,10 @@ ngx_bedrock_messages_block_stop(ngx_bedrock_messages_stream_t *st,
         return;
     }
 
-    ngx_bedrock_messages_event(w, "content_block_stop");
+    ngx_bedrock_jw_event(w, "content_block_stop");
     ngx_bedrock_jw_key(w, "index");
     ngx_bedrock_jw_int(w, st->index);
-    ngx_bedrock_messages_event_end(w);
+    ngx_bedrock_jw_event_end(w);
 
     st->kind = NGX_BEDROCK_MS_NONE;
     st->index++;
@@ -1888,7 +1867,7 @@ ngx_bedrock_messages_block_start(ngx_bedrock_messages_stream_t *st,
     st->block = ev->block;
     st->kind = kind;
 
-    ngx_bedrock_messages_event(w, "content_block_start");
+    ngx_bedrock_jw_event(w, "content_block_start");
     ngx_bedrock_jw_key(w, "index");
     ngx_bedrock_jw_int(w, st->index);
     ngx_bedrock_jw_key(w, "content_block");
@@ -1930,7 +1909,7 @@ ngx_bedrock_messages_block_start(ngx_bedrock_messages_stream_t *st,
     }
 
     ngx_bedrock_jw_obj_end(w);
-    ngx_bedrock_messages_event_end(w);
+    ngx_bedrock_jw_event_end(w);
 }
 
 
@@ -1938,7 +1917,7 @@ static void
 ngx_bedrock_messages_delta(ngx_bedrock_messages_stream_t *st,
     ngx_bedrock_jw_t *w, char *type, char *key, ngx_str_t *value)
 {
-    ngx_bedrock_messages_event(w, "content_block_delta");
+    ngx_bedrock_jw_event(w, "content_block_delta");
     ngx_bedrock_jw_key(w, "index");
     ngx_bedrock_jw_int(w, st->index);
     ngx_bedrock_jw_key(w, "delta");
@@ -1948,7 +1927,7 @@ ngx_bedrock_messages_delta(ngx_bedrock_messages_stream_t *st,
     ngx_bedrock_jw_key(w, key);
     ngx_bedrock_jw_str(w, value);
     ngx_bedrock_jw_obj_end(w);
-    ngx_bedrock_messages_event_end(w);
+    ngx_bedrock_jw_event_end(w);
 
     st->content = 1;
 }
@@ -1960,7 +1939,7 @@ static void
 ngx_bedrock_messages_final(ngx_bedrock_messages_stream_t *st,
     ngx_bedrock_events_t *es, ngx_bedrock_jw_t *w)
 {
-    ngx_bedrock_messages_event(w, "message_delta");
+    ngx_bedrock_jw_event(w, "message_delta");
     ngx_bedrock_jw_key(w, "delta");
     ngx_bedrock_jw_obj(w);
     ngx_bedrock_jw_key(w, "stop_reason");
@@ -1969,10 +1948,10 @@ ngx_bedrock_messages_final(ngx_bedrock_messages_stream_t *st,
     ngx_bedrock_jw_null(w);
     ngx_bedrock_jw_obj_end(w);
     ngx_bedrock_messages_usage_json(w, &es->usage);
-    ngx_bedrock_messages_event_end(w);
+    ngx_bedrock_jw_event_end(w);
 
-    ngx_bedrock_messages_event(w, "message_stop");
-    ngx_bedrock_messages_event_end(w);
+    ngx_bedrock_jw_event(w, "message_stop");
+    ngx_bedrock_jw_event_end(w);
 
     st->delta_sent = 1;
 }
@@ -2007,7 +1986,7 @@ ngx_bedrock_messages_converse_event(ngx_bedrock_messages_stream_t *st,
     switch (ev->type) {
 
     case NGX_BEDROCK_EVENT_START:
-        ngx_bedrock_messages_event(&w, "message_start");
+        ngx_bedrock_jw_event(&w, "message_start");
         ngx_bedrock_jw_key(&w, "message");
         ngx_bedrock_jw_obj(&w);
         ngx_bedrock_jw_key(&w, "id");
@@ -2027,7 +2006,7 @@ ngx_bedrock_messages_converse_event(ngx_bedrock_messages_stream_t *st,
         ngx_bedrock_jw_null(&w);
         ngx_bedrock_messages_usage_json(&w, &es->usage);
         ngx_bedrock_jw_obj_end(&w);
-        ngx_bedrock_messages_event_end(&w);
+        ngx_bedrock_jw_event_end(&w);
         break;
 
     case NGX_BEDROCK_EVENT_TOOL_START:

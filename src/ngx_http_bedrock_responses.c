@@ -51,7 +51,7 @@ static ngx_int_t ngx_bedrock_responses_part(ngx_bedrock_responses_ctx_t *ctx,
     ngx_bedrock_json_t *part, ngx_uint_t assistant, ngx_uint_t i,
     ngx_uint_t j);
 static ngx_int_t ngx_bedrock_responses_file(ngx_bedrock_responses_ctx_t *ctx,
-    ngx_bedrock_json_t *part, ngx_uint_t image, ngx_str_t *param);
+    ngx_bedrock_json_t *part, ngx_uint_t image, ngx_uint_t i, ngx_uint_t j);
 static ngx_int_t ngx_bedrock_responses_call(ngx_bedrock_responses_ctx_t *ctx,
     ngx_bedrock_json_t *item, ngx_uint_t i);
 static ngx_int_t ngx_bedrock_responses_result(
@@ -84,7 +84,6 @@ static void ngx_bedrock_responses_usage(ngx_bedrock_jw_t *w,
     ngx_bedrock_usage_t *u);
 static void ngx_bedrock_responses_begin(ngx_bedrock_responses_stream_t *st,
     ngx_bedrock_jw_t *w, char *type);
-static void ngx_bedrock_responses_end_event(ngx_bedrock_jw_t *w);
 static void ngx_bedrock_responses_ids(ngx_bedrock_responses_stream_t *st,
     ngx_bedrock_jw_t *w, ngx_uint_t content);
 static ngx_int_t ngx_bedrock_responses_start(
@@ -567,19 +566,19 @@ ngx_bedrock_responses_message(ngx_bedrock_responses_ctx_t *ctx,
 }
 
 
+/* a part's parameter, written only for an error */
+
+#define NGX_BEDROCK_PART_PARAM                                               \
+    ngx_bedrock_responses_param(ctx, "input[%ui].content[%ui]", i, j)
+
+
 static ngx_int_t
 ngx_bedrock_responses_part(ngx_bedrock_responses_ctx_t *ctx,
     ngx_bedrock_json_t *part, ngx_uint_t assistant, ngx_uint_t i,
     ngx_uint_t j)
 {
-    ngx_str_t            *param;
     ngx_bedrock_json_t   *type, *text;
     ngx_bedrock_block_t  *b;
-
-    param = ngx_bedrock_responses_param(ctx, "input[%ui].content[%ui]", i, j);
-    if (param == NULL) {
-        return NGX_ERROR;
-    }
 
     type = ngx_bedrock_json_get(part, "type");
     text = ngx_bedrock_json_get(part, "text");
@@ -593,7 +592,7 @@ ngx_bedrock_responses_part(ngx_bedrock_responses_ctx_t *ctx,
         }
 
         if (text == NULL || text->type != NGX_BEDROCK_JSON_STRING) {
-            return ngx_bedrock_responses_invalid(ctx, param,
+            return ngx_bedrock_responses_invalid(ctx, NGX_BEDROCK_PART_PARAM,
                                                  "a text part must have a "
                                                  "string text");
         }
@@ -614,14 +613,14 @@ ngx_bedrock_responses_part(ngx_bedrock_responses_ctx_t *ctx,
     }
 
     if (!assistant && ngx_bedrock_json_is_str(type, "input_image")) {
-        return ngx_bedrock_responses_file(ctx, part, 1, param);
+        return ngx_bedrock_responses_file(ctx, part, 1, i, j);
     }
 
     if (!assistant && ngx_bedrock_json_is_str(type, "input_file")) {
-        return ngx_bedrock_responses_file(ctx, part, 0, param);
+        return ngx_bedrock_responses_file(ctx, part, 0, i, j);
     }
 
-    return ngx_bedrock_responses_invalid(ctx, param,
+    return ngx_bedrock_responses_invalid(ctx, NGX_BEDROCK_PART_PARAM,
                                          "%s messages take %s parts",
                                          assistant ? "assistant" : "user",
                                          assistant ? "output_text and "
@@ -636,7 +635,7 @@ ngx_bedrock_responses_part(ngx_bedrock_responses_ctx_t *ctx,
 
 static ngx_int_t
 ngx_bedrock_responses_file(ngx_bedrock_responses_ctx_t *ctx,
-    ngx_bedrock_json_t *part, ngx_uint_t image, ngx_str_t *param)
+    ngx_bedrock_json_t *part, ngx_uint_t image, ngx_uint_t i, ngx_uint_t j)
 {
     char                 *msg;
     ngx_int_t             rc;
@@ -647,7 +646,7 @@ ngx_bedrock_responses_file(ngx_bedrock_responses_ctx_t *ctx,
     url = ngx_bedrock_json_get(part, image ? "image_url" : "file_data");
 
     if (url == NULL || url->type != NGX_BEDROCK_JSON_STRING) {
-        return ngx_bedrock_responses_invalid(ctx, param,
+        return ngx_bedrock_responses_invalid(ctx, NGX_BEDROCK_PART_PARAM,
                       "%s: only inline data is supported (a data: URL in "
                       "%s); this gateway neither fetches URLs nor keeps "
                       "files", image ? "input_image" : "input_file",
@@ -657,14 +656,14 @@ ngx_bedrock_responses_file(ngx_bedrock_responses_ctx_t *ctx,
     rc = ngx_bedrock_data_url(&url->value, &type, &data);
 
     if (rc != NGX_OK) {
-        return ngx_bedrock_responses_invalid(ctx, param,
+        return ngx_bedrock_responses_invalid(ctx, NGX_BEDROCK_PART_PARAM,
                       "%s must be a base64 data: URL; this gateway does not "
                       "fetch URLs", image ? "image_url" : "file_data");
     }
 
     if (image) {
         if (ngx_bedrock_image_format(&type, &format) != NGX_OK) {
-            return ngx_bedrock_responses_invalid(ctx, param,
+            return ngx_bedrock_responses_invalid(ctx, NGX_BEDROCK_PART_PARAM,
                                                  "image type '%V' is not "
                                                  "supported; use png, jpeg, "
                                                  "gif or webp", &type);
@@ -673,7 +672,8 @@ ngx_bedrock_responses_file(ngx_bedrock_responses_ctx_t *ctx,
         msg = ngx_bedrock_image_check(&format, data.data, data.len);
 
         if (msg != NULL) {
-            return ngx_bedrock_responses_invalid(ctx, param, "%s", msg);
+            return ngx_bedrock_responses_invalid(ctx, NGX_BEDROCK_PART_PARAM,
+                                             "%s", msg);
         }
 
         b = ngx_bedrock_converse_block(&ctx->conv, 0,
@@ -689,7 +689,7 @@ ngx_bedrock_responses_file(ngx_bedrock_responses_ctx_t *ctx,
     }
 
     if (ngx_bedrock_document_format(&type, &format) != NGX_OK) {
-        return ngx_bedrock_responses_invalid(ctx, param,
+        return ngx_bedrock_responses_invalid(ctx, NGX_BEDROCK_PART_PARAM,
                                              "file type '%V' is not "
                                              "supported; use a PDF, CSV, "
                                              "Word, Excel, HTML, text or "
@@ -699,7 +699,8 @@ ngx_bedrock_responses_file(ngx_bedrock_responses_ctx_t *ctx,
     msg = ngx_bedrock_document_check(&format, data.data, data.len);
 
     if (msg != NULL) {
-        return ngx_bedrock_responses_invalid(ctx, param, "%s", msg);
+        return ngx_bedrock_responses_invalid(ctx, NGX_BEDROCK_PART_PARAM,
+                                             "%s", msg);
     }
 
     b = ngx_bedrock_converse_block(&ctx->conv, 0, NGX_BEDROCK_BLOCK_DOCUMENT);
@@ -722,6 +723,9 @@ ngx_bedrock_responses_file(ngx_bedrock_responses_ctx_t *ctx,
 }
 
 
+#undef NGX_BEDROCK_PART_PARAM
+
+
 /* function_call: the model's tool call of an earlier turn */
 
 static ngx_int_t
@@ -729,9 +733,8 @@ ngx_bedrock_responses_call(ngx_bedrock_responses_ctx_t *ctx,
     ngx_bedrock_json_t *item, ngx_uint_t i)
 {
     ngx_int_t             rc;
-    ngx_str_t             error, *name;
+    ngx_str_t             error;
     ngx_bedrock_json_t   *id, *fname, *args;
-    ngx_bedrock_block_t  *b;
 
     id = ngx_bedrock_json_get(item, "call_id");
     fname = ngx_bedrock_json_get(item, "name");
@@ -749,44 +752,18 @@ ngx_bedrock_responses_call(ngx_bedrock_responses_ctx_t *ctx,
                              "and arguments");
     }
 
-    b = ngx_bedrock_converse_block(&ctx->conv, 1, NGX_BEDROCK_BLOCK_TOOL_USE);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
+    rc = ngx_bedrock_converse_tool_use(&ctx->conv, &ctx->jo, ctx->scratch,
+                                       &id->value, &fname->value,
+                                       args ? &args->value : NULL, &error);
 
-    b->id = id->value;
-    b->name = fname->value;
-
-    if (args && args->value.len) {
-        ctx->jo.scratch = ctx->scratch;
-
-        rc = ngx_bedrock_json_parse_opts(&ctx->jo, args->value.data,
-                                         args->value.len, &b->input, &error);
-
-        /* the parser's own memory serves the next one */
-
-        ngx_reset_pool(ctx->scratch);
-
-        if (rc == NGX_ABORT || rc == NGX_DECLINED) {
-            return ngx_bedrock_responses_invalid(ctx,
+    if (rc == NGX_ABORT || rc == NGX_DECLINED) {
+        return ngx_bedrock_responses_invalid(ctx,
                       ngx_bedrock_responses_param(ctx, "input[%ui].arguments",
                                                   i),
                       "arguments is not valid JSON");
-        }
-
-        if (rc != NGX_OK) {
-            return NGX_ERROR;
-        }
     }
 
-    name = ngx_array_push(&ctx->conv.history_tools);
-    if (name == NULL) {
-        return NGX_ERROR;
-    }
-
-    *name = fname->value;
-
-    return NGX_OK;
+    return rc;
 }
 
 
@@ -1954,7 +1931,7 @@ ngx_bedrock_responses_stream_error(ngx_bedrock_responses_stream_t *st,
     ngx_bedrock_responses_begin(st, &w, "response.failed");
     ngx_bedrock_jw_key(&w, "response");
     ngx_bedrock_responses_object(st, &w, "failed", NULL, NULL, err);
-    ngx_bedrock_responses_end_event(&w);
+    ngx_bedrock_jw_event_end(&w);
 
     return ngx_bedrock_jw_finish(&w, sse);
 }
@@ -1966,23 +1943,9 @@ static void
 ngx_bedrock_responses_begin(ngx_bedrock_responses_stream_t *st,
     ngx_bedrock_jw_t *w, char *type)
 {
-    ngx_bedrock_jw_raw(w, "event: ", sizeof("event: ") - 1);
-    ngx_bedrock_jw_raw(w, type, ngx_strlen(type));
-    ngx_bedrock_jw_raw(w, "\ndata: ", sizeof("\ndata: ") - 1);
-    ngx_bedrock_jw_reset(w);
-    ngx_bedrock_jw_obj(w);
-    ngx_bedrock_jw_key(w, "type");
-    ngx_bedrock_jw_cstr(w, type);
+    ngx_bedrock_jw_event(w, type);
     ngx_bedrock_jw_key(w, "sequence_number");
     ngx_bedrock_jw_int(w, st->seq++);
-}
-
-
-static void
-ngx_bedrock_responses_end_event(ngx_bedrock_jw_t *w)
-{
-    ngx_bedrock_jw_obj_end(w);
-    ngx_bedrock_jw_raw(w, "\n\n", 2);
 }
 
 
@@ -2020,12 +1983,12 @@ ngx_bedrock_responses_start(ngx_bedrock_responses_stream_t *st,
     ngx_bedrock_responses_begin(st, w, "response.created");
     ngx_bedrock_jw_key(w, "response");
     ngx_bedrock_responses_object(st, w, "in_progress", NULL, NULL, NULL);
-    ngx_bedrock_responses_end_event(w);
+    ngx_bedrock_jw_event_end(w);
 
     ngx_bedrock_responses_begin(st, w, "response.in_progress");
     ngx_bedrock_jw_key(w, "response");
     ngx_bedrock_responses_object(st, w, "in_progress", NULL, NULL, NULL);
-    ngx_bedrock_responses_end_event(w);
+    ngx_bedrock_jw_event_end(w);
 
     return NGX_OK;
 }
@@ -2076,7 +2039,7 @@ ngx_bedrock_responses_open(ngx_bedrock_responses_stream_t *st,
     ngx_bedrock_jw_int(w, st->items.nelts);
     ngx_bedrock_jw_key(w, "item");
     ngx_bedrock_responses_item(w, item, 0);
-    ngx_bedrock_responses_end_event(w);
+    ngx_bedrock_jw_event_end(w);
 
     if (kind == NGX_BEDROCK_ITEM_MESSAGE) {
         ngx_bedrock_responses_begin(st, w, "response.content_part.added");
@@ -2091,7 +2054,7 @@ ngx_bedrock_responses_open(ngx_bedrock_responses_stream_t *st,
         ngx_bedrock_jw_arr(w);
         ngx_bedrock_jw_arr_end(w);
         ngx_bedrock_jw_obj_end(w);
-        ngx_bedrock_responses_end_event(w);
+        ngx_bedrock_jw_event_end(w);
 
     } else if (kind == NGX_BEDROCK_ITEM_REASONING) {
         ngx_bedrock_responses_begin(st, w,
@@ -2104,7 +2067,7 @@ ngx_bedrock_responses_open(ngx_bedrock_responses_stream_t *st,
         ngx_bedrock_jw_key(w, "text");
         ngx_bedrock_jw_cstr(w, "");
         ngx_bedrock_jw_obj_end(w);
-        ngx_bedrock_responses_end_event(w);
+        ngx_bedrock_jw_event_end(w);
     }
 
     return NGX_OK;
@@ -2151,7 +2114,7 @@ ngx_bedrock_responses_close(ngx_bedrock_responses_stream_t *st,
         ngx_bedrock_jw_key(w, "logprobs");
         ngx_bedrock_jw_arr(w);
         ngx_bedrock_jw_arr_end(w);
-        ngx_bedrock_responses_end_event(w);
+        ngx_bedrock_jw_event_end(w);
 
         ngx_bedrock_responses_begin(st, w, "response.content_part.done");
         ngx_bedrock_responses_ids(st, w, 1);
@@ -2165,7 +2128,7 @@ ngx_bedrock_responses_close(ngx_bedrock_responses_stream_t *st,
         ngx_bedrock_jw_arr(w);
         ngx_bedrock_jw_arr_end(w);
         ngx_bedrock_jw_obj_end(w);
-        ngx_bedrock_responses_end_event(w);
+        ngx_bedrock_jw_event_end(w);
         break;
 
     case NGX_BEDROCK_ITEM_CALL:
@@ -2180,7 +2143,7 @@ ngx_bedrock_responses_close(ngx_bedrock_responses_stream_t *st,
         ngx_bedrock_jw_str(w, &item->name);
         ngx_bedrock_jw_key(w, "arguments");
         ngx_bedrock_jw_str(w, &item->text);
-        ngx_bedrock_responses_end_event(w);
+        ngx_bedrock_jw_event_end(w);
         break;
 
     default: /* NGX_BEDROCK_ITEM_REASONING */
@@ -2190,7 +2153,7 @@ ngx_bedrock_responses_close(ngx_bedrock_responses_stream_t *st,
             ngx_bedrock_responses_ids(st, w, 2);
             ngx_bedrock_jw_key(w, "text");
             ngx_bedrock_jw_str(w, &item->text);
-            ngx_bedrock_responses_end_event(w);
+            ngx_bedrock_jw_event_end(w);
         }
 
         ngx_bedrock_responses_begin(st, w,
@@ -2203,7 +2166,7 @@ ngx_bedrock_responses_close(ngx_bedrock_responses_stream_t *st,
         ngx_bedrock_jw_key(w, "text");
         ngx_bedrock_jw_str(w, &item->text);
         ngx_bedrock_jw_obj_end(w);
-        ngx_bedrock_responses_end_event(w);
+        ngx_bedrock_jw_event_end(w);
         break;
     }
 
@@ -2212,7 +2175,7 @@ ngx_bedrock_responses_close(ngx_bedrock_responses_stream_t *st,
     ngx_bedrock_jw_int(w, st->items.nelts);
     ngx_bedrock_jw_key(w, "item");
     ngx_bedrock_responses_item(w, item, 1);
-    ngx_bedrock_responses_end_event(w);
+    ngx_bedrock_jw_event_end(w);
 
     done = ngx_array_push(&st->items);
     if (done == NULL) {
@@ -2268,7 +2231,7 @@ ngx_bedrock_responses_delta(ngx_bedrock_responses_stream_t *st,
         ngx_bedrock_jw_arr_end(w);
     }
 
-    ngx_bedrock_responses_end_event(w);
+    ngx_bedrock_jw_event_end(w);
 
     st->content = 1;
 }
@@ -2295,7 +2258,7 @@ ngx_bedrock_responses_final(ngx_bedrock_responses_stream_t *st,
     ngx_bedrock_jw_key(w, "response");
     ngx_bedrock_responses_object(st, w, status, &es->stop_reason,
                                  es->has_usage ? &es->usage : NULL, NULL);
-    ngx_bedrock_responses_end_event(w);
+    ngx_bedrock_jw_event_end(w);
 
     st->finished = 1;
 

@@ -10,12 +10,14 @@
 #include "ngx_fuzz.h"
 #include "ngx_http_bedrock_stream.h"
 #include "ngx_http_bedrock_messages.h"
+#include "ngx_http_bedrock_responses.h"
 
 
 /*
  * A ConverseStream body, split into random reads, through the event-stream
- * decoder, the Converse core's event decoder and both dialects' stream
- * writers (OpenAI chunks and Anthropic events, each checked), the way
+ * decoder, the Converse core's event decoder and every dialect's stream
+ * writer (OpenAI chunks, Anthropic events and OpenAI Responses events,
+ * each checked), the way
  * ngx_http_bedrock_stream_feed() and ngx_http_bedrock_stream_finish() use
  * them.
  *
@@ -31,7 +33,8 @@
 
 static void ngx_fuzz_es_checksums(u_char *p, size_t size);
 static uint32_t ngx_fuzz_es_next(uint32_t *state);
-static void ngx_fuzz_es_error(ngx_pool_t *scratch, ngx_bedrock_error_t *err);
+static void ngx_fuzz_es_error(ngx_pool_t *scratch, ngx_bedrock_error_t *err,
+    ngx_bedrock_responses_stream_t *rs);
 static void ngx_fuzz_es_anthropic(ngx_str_t *sse);
 
 
@@ -57,6 +60,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_bedrock_es_decoder_t           d;
     ngx_bedrock_es_message_t           msg;
     ngx_bedrock_messages_stream_t      ms;
+    ngx_bedrock_responses_stream_t     rs;
 
     if (size < NGX_FUZZ_ES_HEADER) {
         return 0;
@@ -71,9 +75,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ngx_memzero(&st, sizeof(ngx_bedrock_stream_t));
     ngx_memzero(&ms, sizeof(ngx_bedrock_messages_stream_t));
+    ngx_memzero(&rs, sizeof(ngx_bedrock_responses_stream_t));
 
     if (ngx_bedrock_events_init(&es, pool) != NGX_OK) {
         ngx_fuzz_abort("ngx_bedrock_events_init() failed");
+    }
+
+    ngx_str_set(&rs.model, "nova");
+    ngx_str_set(&rs.id, "resp_fuzz");
+    rs.created = 1700000000;
+
+    if (ngx_bedrock_responses_init(&rs, pool) != NGX_OK) {
+        ngx_fuzz_abort("ngx_bedrock_responses_init() failed");
     }
 
     ngx_str_set(&ms.model, "amazon.nova-lite-v1:0");
@@ -149,7 +162,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                       "server_error", "upstream_error",
                                       "Bedrock sent an invalid event "
                                       "stream.");
-                ngx_fuzz_es_error(scratch, &err);
+                ngx_fuzz_es_error(scratch, &err, &rs);
                 done = 1;
                 break;
             }
@@ -164,7 +177,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
 
             if (rc == NGX_DECLINED) {
-                ngx_fuzz_es_error(scratch, &err);
+                ngx_fuzz_es_error(scratch, &err, &rs);
                 ngx_reset_pool(scratch);
                 done = 1;
                 break;
@@ -190,6 +203,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
             ngx_fuzz_es_anthropic(&sse);
 
+            if (ngx_bedrock_responses_event(&rs, &es, &ev, scratch, &sse)
+                != NGX_OK)
+            {
+                ngx_fuzz_abort("ngx_bedrock_responses_event() failed");
+            }
+
+            ngx_fuzz_es_anthropic(&sse);
+
             ngx_reset_pool(scratch);
         }
 
@@ -200,11 +221,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ngx_bedrock_error_set(&err, 502, "server_error",
                               "upstream_error", "The Bedrock stream ended "
                               "before the answer was complete.");
-        ngx_fuzz_es_error(scratch, &err);
+        ngx_fuzz_es_error(scratch, &err, &rs);
 
     } else if (!done) {
         if (ngx_bedrock_messages_end(&ms, &es, scratch, &sse) != NGX_OK) {
             ngx_fuzz_abort("ngx_bedrock_messages_end() failed");
+        }
+
+        ngx_fuzz_es_anthropic(&sse);
+
+        if (ngx_bedrock_responses_end(&rs, &es, scratch, &sse) != NGX_OK) {
+            ngx_fuzz_abort("ngx_bedrock_responses_end() failed");
         }
 
         ngx_fuzz_es_anthropic(&sse);
@@ -252,7 +279,8 @@ ngx_fuzz_es_checksums(u_char *p, size_t size)
 
 
 static void
-ngx_fuzz_es_error(ngx_pool_t *scratch, ngx_bedrock_error_t *err)
+ngx_fuzz_es_error(ngx_pool_t *scratch, ngx_bedrock_error_t *err,
+    ngx_bedrock_responses_stream_t *rs)
 {
     ngx_str_t  sse;
 
@@ -261,10 +289,20 @@ ngx_fuzz_es_error(ngx_pool_t *scratch, ngx_bedrock_error_t *err)
     }
 
     ngx_fuzz_sse(&sse, "an error event");
+
+    if (ngx_bedrock_responses_stream_error(rs, scratch, err, &sse) != NGX_OK)
+    {
+        ngx_fuzz_abort("ngx_bedrock_responses_stream_error() failed");
+    }
+
+    ngx_fuzz_es_anthropic(&sse);
 }
 
 
-/* Anthropic events: "event: <type>\ndata: <JSON object>\n\n", repeated */
+/*
+ * Anthropic and Responses events: "event: <type>\ndata: <JSON object>\n\n",
+ * repeated
+ */
 
 static void
 ngx_fuzz_es_anthropic(ngx_str_t *sse)
@@ -281,18 +319,19 @@ ngx_fuzz_es_anthropic(ngx_str_t *sse)
 
     while (p < last) {
         if (last - p < 8 || ngx_strncmp(p, "event: ", 7) != 0) {
-            ngx_fuzz_fail("an Anthropic event", sse);
+            ngx_fuzz_fail("a named event", sse);
         }
 
         for (nl = p + 7;
-             nl < last && ((*nl >= 'a' && *nl <= 'z') || *nl == '_');
+             nl < last
+             && ((*nl >= 'a' && *nl <= 'z') || *nl == '_' || *nl == '.');
              nl++)
         {
             /* void */
         }
 
         if (nl == p + 7 || nl == last || *nl != '\n') {
-            ngx_fuzz_fail("an Anthropic event name", sse);
+            ngx_fuzz_fail("a named event's name", sse);
         }
 
         for (end = nl + 1; end + 1 < last; end++) {
@@ -302,13 +341,13 @@ ngx_fuzz_es_anthropic(ngx_str_t *sse)
         }
 
         if (end + 1 >= last) {
-            ngx_fuzz_fail("an Anthropic event", sse);
+            ngx_fuzz_fail("a named event", sse);
         }
 
         data.data = nl + 1;
         data.len = end + 2 - data.data;
 
-        ngx_fuzz_sse(&data, "an Anthropic event's data");
+        ngx_fuzz_sse(&data, "a named event's data");
 
         p = end + 2;
     }
