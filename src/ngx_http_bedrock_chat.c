@@ -935,7 +935,6 @@ ngx_bedrock_chat_file(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *part,
     char                 *msg;
     ngx_str_t             mime, data, format;
     ngx_bedrock_json_t   *file, *url, *name;
-    ngx_bedrock_block_t  *b;
 
     file = ngx_bedrock_json_get(part, "file");
     url = ngx_bedrock_json_get(file, "file_data");
@@ -966,32 +965,19 @@ ngx_bedrock_chat_file(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *part,
                                              "filename must be a string");
     }
 
-    if (ngx_bedrock_document_format(&mime, &format) != NGX_OK) {
-        return ngx_bedrock_chat_part_invalid(ctx, i, j, "file.file_data",
-                                   "file type '%V' is not supported; use a "
-                                   "PDF, CSV, Word, Excel, HTML, text or "
-                                   "Markdown document", &mime);
-    }
-
-    msg = ngx_bedrock_document_check(&format, data.data, data.len);
+    msg = ngx_bedrock_document_check(&mime, data.data, data.len, &format);
 
     if (msg != NULL) {
         return ngx_bedrock_chat_part_invalid(ctx, i, j, "file.file_data",
                                              "%s", msg);
     }
 
-    b = ngx_bedrock_converse_block(&ctx->conv, 0, NGX_BEDROCK_BLOCK_DOCUMENT);
-    if (b == NULL) {
+    if (ngx_bedrock_converse_document(&ctx->conv, &format, &data,
+                                      ngx_bedrock_json_is_null(name)
+                                      ? NULL : &name->value)
+        == NULL)
+    {
         return NGX_ERROR;
-    }
-
-    b->format = format;
-    b->text = data;
-    ngx_str_set(&b->name, "document");
-
-    if (!ngx_bedrock_json_is_null(name) && name->value.len) {
-        b->name = name->value;
-        ngx_bedrock_converse_document_name(&b->name);
     }
 
     return NGX_OK;

@@ -18,6 +18,7 @@
 #define NGX_BEDROCK_EVENTS_BLOCKS  1024
 
 
+static void ngx_bedrock_converse_document_name(ngx_str_t *name);
 static void ngx_bedrock_converse_cache_point(ngx_str_t *ttl,
     ngx_bedrock_jw_t *w);
 static void ngx_bedrock_converse_history_tools(ngx_bedrock_converse_t *conv,
@@ -326,12 +327,40 @@ ngx_bedrock_converse_extra(ngx_bedrock_converse_t *conv, ngx_bedrock_jw_t *w)
 
 
 /*
- * A document's name as Converse allows it: letters, digits, hyphens,
+ * A document block of a user turn, its name (changed in place; NULL or
+ * empty: "document") as Converse allows it: letters, digits, hyphens,
  * parentheses, square brackets and single spaces; the rest become "-",
  * and at most 200 characters are kept
  */
 
-void
+ngx_bedrock_block_t *
+ngx_bedrock_converse_document(ngx_bedrock_converse_t *conv,
+    ngx_str_t *format, ngx_str_t *data, ngx_str_t *name)
+{
+    ngx_bedrock_block_t  *b;
+
+    b = ngx_bedrock_converse_block(conv, 0, NGX_BEDROCK_BLOCK_DOCUMENT);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->format = *format;
+    b->text = *data;
+
+    if (name && name->len) {
+        ngx_bedrock_converse_document_name(name);
+        b->name = *name;
+    }
+
+    if (b->name.len == 0) {
+        ngx_str_set(&b->name, "document");
+    }
+
+    return b;
+}
+
+
+static void
 ngx_bedrock_converse_document_name(ngx_str_t *name)
 {
     u_char      c, *p, *q;

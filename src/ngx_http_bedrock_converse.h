@@ -234,7 +234,9 @@ ngx_int_t ngx_bedrock_converse_effort(ngx_bedrock_converse_t *conv,
     ngx_str_t *effort, ngx_str_t *id, ngx_uint_t claude);
 void ngx_bedrock_converse_extra(ngx_bedrock_converse_t *conv,
     ngx_bedrock_jw_t *w);
-void ngx_bedrock_converse_document_name(ngx_str_t *name);
+ngx_bedrock_block_t *ngx_bedrock_converse_document(
+    ngx_bedrock_converse_t *conv, ngx_str_t *format, ngx_str_t *data,
+    ngx_str_t *name);
 ngx_int_t ngx_bedrock_converse_service_tier(ngx_bedrock_converse_t *conv,
     ngx_str_t *tier);
 ngx_int_t ngx_bedrock_converse_cache_control(ngx_bedrock_json_t *cc,

@@ -228,29 +228,47 @@ ngx_bedrock_data_url(ngx_str_t *url, ngx_str_t *type, ngx_str_t *data)
 }
 
 
-ngx_int_t
-ngx_bedrock_image_format(ngx_str_t *type, ngx_str_t *format)
+typedef struct {
+    ngx_str_t                 type;
+    ngx_str_t                 format;
+} ngx_bedrock_media_type_t;
+
+
+static ngx_bedrock_media_type_t  ngx_bedrock_image_types[] = {
+    { ngx_string("image/png"), ngx_string("png") },
+    { ngx_string("image/jpeg"), ngx_string("jpeg") },
+    { ngx_string("image/jpg"), ngx_string("jpeg") },
+    { ngx_string("image/gif"), ngx_string("gif") },
+    { ngx_string("image/webp"), ngx_string("webp") },
+    { ngx_null_string, ngx_null_string }
+};
+
+
+static ngx_bedrock_media_type_t  ngx_bedrock_document_types[] = {
+    { ngx_string("application/pdf"), ngx_string("pdf") },
+    { ngx_string("text/csv"), ngx_string("csv") },
+    { ngx_string("application/msword"), ngx_string("doc") },
+    { ngx_string("application/vnd.openxmlformats-officedocument."
+                 "wordprocessingml.document"), ngx_string("docx") },
+    { ngx_string("application/vnd.ms-excel"), ngx_string("xls") },
+    { ngx_string("application/vnd.openxmlformats-officedocument."
+                 "spreadsheetml.sheet"), ngx_string("xlsx") },
+    { ngx_string("text/html"), ngx_string("html") },
+    { ngx_string("text/plain"), ngx_string("txt") },
+    { ngx_string("text/markdown"), ngx_string("md") },
+    { ngx_null_string, ngx_null_string }
+};
+
+
+static ngx_int_t
+ngx_bedrock_media_format(ngx_bedrock_media_type_t *types, ngx_str_t *type,
+    ngx_str_t *format)
 {
-    ngx_uint_t  i;
-
-    static struct {
-        ngx_str_t  type;
-        ngx_str_t  format;
-    } formats[] = {
-        { ngx_string("image/png"), ngx_string("png") },
-        { ngx_string("image/jpeg"), ngx_string("jpeg") },
-        { ngx_string("image/jpg"), ngx_string("jpeg") },
-        { ngx_string("image/gif"), ngx_string("gif") },
-        { ngx_string("image/webp"), ngx_string("webp") },
-        { ngx_null_string, ngx_null_string }
-    };
-
-    for (i = 0; formats[i].type.len; i++) {
-        if (formats[i].type.len == type->len
-            && ngx_strncasecmp(formats[i].type.data, type->data, type->len)
-               == 0)
+    for ( /* void */ ; types->type.len; types++) {
+        if (types->type.len == type->len
+            && ngx_strncasecmp(types->type.data, type->data, type->len) == 0)
         {
-            *format = formats[i].format;
+            *format = types->format;
             return NGX_OK;
         }
     }
@@ -260,47 +278,25 @@ ngx_bedrock_image_format(ngx_str_t *type, ngx_str_t *format)
 
 
 ngx_int_t
-ngx_bedrock_document_format(ngx_str_t *type, ngx_str_t *format)
+ngx_bedrock_image_format(ngx_str_t *type, ngx_str_t *format)
 {
-    ngx_uint_t  i;
-
-    static struct {
-        ngx_str_t  type;
-        ngx_str_t  format;
-    } formats[] = {
-        { ngx_string("application/pdf"), ngx_string("pdf") },
-        { ngx_string("text/csv"), ngx_string("csv") },
-        { ngx_string("application/msword"), ngx_string("doc") },
-        { ngx_string("application/vnd.openxmlformats-officedocument."
-                     "wordprocessingml.document"), ngx_string("docx") },
-        { ngx_string("application/vnd.ms-excel"), ngx_string("xls") },
-        { ngx_string("application/vnd.openxmlformats-officedocument."
-                     "spreadsheetml.sheet"), ngx_string("xlsx") },
-        { ngx_string("text/html"), ngx_string("html") },
-        { ngx_string("text/plain"), ngx_string("txt") },
-        { ngx_string("text/markdown"), ngx_string("md") },
-        { ngx_null_string, ngx_null_string }
-    };
-
-    for (i = 0; formats[i].type.len; i++) {
-        if (formats[i].type.len == type->len
-            && ngx_strncasecmp(formats[i].type.data, type->data, type->len)
-               == 0)
-        {
-            *format = formats[i].format;
-            return NGX_OK;
-        }
-    }
-
-    return NGX_DECLINED;
+    return ngx_bedrock_media_format(ngx_bedrock_image_types, type, format);
 }
 
 
 char *
-ngx_bedrock_document_check(ngx_str_t *format, u_char *data, size_t len)
+ngx_bedrock_document_check(ngx_str_t *type, u_char *data, size_t len,
+    ngx_str_t *format)
 {
     size_t  n;
     u_char  head[NGX_BEDROCK_MEDIA_HEAD];
+
+    if (ngx_bedrock_media_format(ngx_bedrock_document_types, type, format)
+        != NGX_OK)
+    {
+        return "the file's media type is not supported; send a PDF, CSV, "
+               "Word, Excel, HTML, text or Markdown document";
+    }
 
     if (len == 0) {
         return "the file data is empty";

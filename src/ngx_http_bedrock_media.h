@@ -41,18 +41,13 @@ ngx_int_t ngx_bedrock_data_url(ngx_str_t *url, ngx_str_t *type,
 ngx_int_t ngx_bedrock_image_format(ngx_str_t *type, ngx_str_t *format);
 
 /*
- * a document media type to Converse's document format ("pdf", "csv",
- * "doc", "docx", "xls", "xlsx", "html", "txt", "md"): NGX_OK, or
- * NGX_DECLINED
+ * Checks a document's media type and base64 data: a type Converse takes
+ * (its format, "pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt"
+ * or "md", goes to *format), strict base64, not empty, and for a PDF the
+ * PDF signature.  NULL when it is good, else a message (static).
  */
-ngx_int_t ngx_bedrock_document_format(ngx_str_t *type, ngx_str_t *format);
-
-/*
- * Checks base64 document data: strict base64, not empty, and for "pdf"
- * the PDF signature.  NULL when it is good, else a message (static).
- */
-char *ngx_bedrock_document_check(ngx_str_t *format, u_char *data,
-    size_t len);
+char *ngx_bedrock_document_check(ngx_str_t *type, u_char *data, size_t len,
+    ngx_str_t *format);
 
 
 #endif /* _NGX_HTTP_BEDROCK_MEDIA_H_INCLUDED_ */

@@ -688,35 +688,22 @@ ngx_bedrock_responses_file(ngx_bedrock_responses_ctx_t *ctx,
         return NGX_OK;
     }
 
-    if (ngx_bedrock_document_format(&type, &format) != NGX_OK) {
-        return ngx_bedrock_responses_invalid(ctx, NGX_BEDROCK_PART_PARAM,
-                                             "file type '%V' is not "
-                                             "supported; use a PDF, CSV, "
-                                             "Word, Excel, HTML, text or "
-                                             "Markdown document", &type);
-    }
-
-    msg = ngx_bedrock_document_check(&format, data.data, data.len);
+    msg = ngx_bedrock_document_check(&type, data.data, data.len, &format);
 
     if (msg != NULL) {
         return ngx_bedrock_responses_invalid(ctx, NGX_BEDROCK_PART_PARAM,
                                              "%s", msg);
     }
 
-    b = ngx_bedrock_converse_block(&ctx->conv, 0, NGX_BEDROCK_BLOCK_DOCUMENT);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->format = format;
-    b->text = data;
-    ngx_str_set(&b->name, "document");
-
     name = ngx_bedrock_json_get(part, "filename");
 
-    if (name && name->type == NGX_BEDROCK_JSON_STRING && name->value.len) {
-        b->name = name->value;
-        ngx_bedrock_converse_document_name(&b->name);
+    if (ngx_bedrock_converse_document(&ctx->conv, &format, &data,
+                                      (name
+                                       && name->type == NGX_BEDROCK_JSON_STRING)
+                                      ? &name->value : NULL)
+        == NULL)
+    {
+        return NGX_ERROR;
     }
 
     return NGX_OK;
