@@ -60,6 +60,32 @@ describe('nginx -t', () => {
         });
     }
 
+    for (const [args, ok, pattern] of [
+        ['system tools messages', true],
+        ['off', true],
+        ['tools off', false, /bedrock_cache_point off" takes no other value/],
+        ['everything', false, /invalid value "everything"/],
+    ]) {
+        it(`${ok ? 'accepts' : 'rejects'} bedrock_cache_point ${args}`, async () => {
+            const location = bedrockLocation('/v1/', { pass: PASS, extra: `bedrock_cache_point ${args};` });
+            const { code, stderr } = await testConfig(location);
+            if (ok) {
+                assert.equal(code, 0, stderr);
+            } else {
+                assert.notEqual(code, 0, stderr);
+                assert.match(stderr, pattern);
+            }
+        });
+    }
+
+    for (const [args, ok] of [['optimized', true], ['standard', true], ['fast', false]]) {
+        it(`${ok ? 'accepts' : 'rejects'} bedrock_latency ${args}`, async () => {
+            const location = bedrockLocation('/v1/', { pass: PASS, extra: `bedrock_latency ${args};` });
+            const { code, stderr } = await testConfig(location);
+            assert.equal(code === 0, ok, stderr);
+        });
+    }
+
     it('takes the claude mark after an ARN', async () => {
         const arn = 'arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc';
         const location = bedrockLocation('/v1/', { pass: PASS, extra: `bedrock_model_map app ${arn} claude;` });
