@@ -221,6 +221,25 @@ describe('POST /v1/embeddings', () => {
         assert.equal(sdk.status, 429);
     });
 
+    it('2048 inputs, OpenAI\'s most, are served; 2049 are a 400', async () => {
+        const input = Array.from({ length: 2048 }, (_, i) => `w${i}`);
+        const res = await gw.call('POST', '/v1/embeddings', {
+            body: { model: 'cohere4', input, dimensions: 256, encoding_format: 'float' },
+        });
+        assert.equal(res.status, 200, res.text.slice(0, 300));
+        assert.equal(res.json.data.length, 2048);
+        res.json.data.forEach((d, i) => assert.equal(d.index, i));
+        assert.deepEqual(res.json.data[2047].embedding, vectorOf('w2047', 256));
+        assert.equal(gw.fake.requests.length, 22, '2048 texts in calls of 96');
+        assert.ok(gw.fake.maxInflight <= 8);
+
+        gw.fake.reset();
+        const over = await gw.call('POST', '/v1/embeddings', { body: { model: 'titan', input: [...input, 'x'] } });
+        assert.equal(over.status, 400);
+        assert.equal(over.json.error.param, 'input');
+        assert.equal(gw.fake.requests.length, 0);
+    });
+
     it('an answer that is not an embedding is a 502', async () => {
         gw.fake.respond = () => ({ status: 200, body: { nothing: true } });
         const res = await gw.call('POST', '/v1/embeddings', { body: { model: 'titan', input: ['a', 'b'] } });
