@@ -20,9 +20,6 @@
 /* OpenAI's own limit */
 #define NGX_BEDROCK_TOOLS_MAX       128
 
-/* yajl's handle and buffers for one arguments string */
-#define NGX_BEDROCK_SCRATCH_SIZE    4096
-
 
 typedef struct {
     ngx_pool_t               *pool;     /* the parse: freed by the caller */
@@ -74,9 +71,6 @@ static ngx_int_t ngx_bedrock_chat_tool_allowed(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_json_t *allowed, ngx_str_t *name);
 static ngx_int_t ngx_bedrock_chat_inference(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_json_t *root);
-static ngx_int_t ngx_bedrock_cleanup(ngx_pool_t *pool,
-    ngx_pool_cleanup_pt handler, void *data);
-static void ngx_bedrock_scratch_free(void *data);
 static void ngx_bedrock_chat_thinking_json(ngx_bedrock_jw_t *w,
     ngx_bedrock_answer_t *a);
 
@@ -181,15 +175,8 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
 
     /* arguments strings are parsed one by one in memory reused each time */
 
-    ctx.scratch = ngx_create_pool(NGX_BEDROCK_SCRATCH_SIZE, temp->log);
+    ctx.scratch = ngx_bedrock_converse_scratch(temp);
     if (ctx.scratch == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_bedrock_cleanup(temp, ngx_bedrock_scratch_free, ctx.scratch)
-        != NGX_OK)
-    {
-        ngx_destroy_pool(ctx.scratch);
         return NGX_ERROR;
     }
 
@@ -339,31 +326,6 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
     }
 
     return ngx_bedrock_str_copy(pool, &req->body);
-}
-
-
-static ngx_int_t
-ngx_bedrock_cleanup(ngx_pool_t *pool, ngx_pool_cleanup_pt handler,
-    void *data)
-{
-    ngx_pool_cleanup_t  *cln;
-
-    cln = ngx_pool_cleanup_add(pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    cln->handler = handler;
-    cln->data = data;
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_bedrock_scratch_free(void *data)
-{
-    ngx_destroy_pool(data);
 }
 
 

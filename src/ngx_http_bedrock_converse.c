@@ -19,6 +19,7 @@
 
 
 static void ngx_bedrock_converse_document_name(ngx_str_t *name);
+static void ngx_bedrock_converse_scratch_free(void *data);
 static void ngx_bedrock_converse_cache_point(ngx_str_t *ttl,
     ngx_bedrock_jw_t *w);
 static void ngx_bedrock_converse_history_tools(ngx_bedrock_converse_t *conv,
@@ -55,6 +56,45 @@ ngx_bedrock_converse_init(ngx_bedrock_converse_t *conv, ngx_pool_t *pool,
 
 
 /* a tool the client offers, in the order it gave them */
+
+/*
+ * The memory for yajl's handle and buffers while a tool call's arguments
+ * are parsed, reset after each (see ngx_bedrock_converse_tool_use());
+ * destroyed with temp
+ */
+
+#define NGX_BEDROCK_SCRATCH_SIZE  4096
+
+ngx_pool_t *
+ngx_bedrock_converse_scratch(ngx_pool_t *temp)
+{
+    ngx_pool_t          *scratch;
+    ngx_pool_cleanup_t  *cln;
+
+    scratch = ngx_create_pool(NGX_BEDROCK_SCRATCH_SIZE, temp->log);
+    if (scratch == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(temp, 0);
+    if (cln == NULL) {
+        ngx_destroy_pool(scratch);
+        return NULL;
+    }
+
+    cln->handler = ngx_bedrock_converse_scratch_free;
+    cln->data = scratch;
+
+    return scratch;
+}
+
+
+static void
+ngx_bedrock_converse_scratch_free(void *data)
+{
+    ngx_destroy_pool(data);
+}
+
 
 ngx_bedrock_tool_t *
 ngx_bedrock_converse_tool(ngx_bedrock_converse_t *conv, ngx_str_t *name)

@@ -215,6 +215,7 @@ typedef struct {
 
 ngx_int_t ngx_bedrock_converse_init(ngx_bedrock_converse_t *conv,
     ngx_pool_t *pool, ngx_uint_t nturns);
+ngx_pool_t *ngx_bedrock_converse_scratch(ngx_pool_t *temp);
 ngx_bedrock_block_t *ngx_bedrock_converse_block(ngx_bedrock_converse_t *conv,
     ngx_uint_t assistant, ngx_bedrock_block_kind_e kind);
 void ngx_bedrock_converse_messages(ngx_bedrock_converse_t *conv,

@@ -19,9 +19,6 @@
 /* OpenAI's own limit */
 #define NGX_BEDROCK_RESPONSES_TOOLS     128
 
-/* yajl's handle and buffers for one arguments string */
-#define NGX_BEDROCK_RESPONSES_SCRATCH   4096
-
 /* how a redacted reasoning rides in encrypted_content */
 #define NGX_BEDROCK_REDACTED            "redacted:"
 
@@ -41,7 +38,6 @@ static ngx_int_t ngx_bedrock_responses_invalid(
     ngx_bedrock_responses_ctx_t *ctx, ngx_str_t *param, const char *fmt, ...);
 static ngx_str_t *ngx_bedrock_responses_param(
     ngx_bedrock_responses_ctx_t *ctx, const char *fmt, ...);
-static void ngx_bedrock_responses_scratch_free(void *data);
 static ngx_int_t ngx_bedrock_responses_input(
     ngx_bedrock_responses_ctx_t *ctx, ngx_bedrock_json_t *input);
 static ngx_int_t ngx_bedrock_responses_message(
@@ -117,7 +113,6 @@ ngx_bedrock_responses_request(ngx_pool_t *pool, ngx_pool_t *temp,
     ngx_uint_t                    claude;
     ngx_bedrock_jw_t              w;
     ngx_bedrock_json_t           *root, *v, *effort;
-    ngx_pool_cleanup_t           *cln;
     ngx_bedrock_block_t          *b;
     ngx_bedrock_responses_ctx_t   ctx;
 
@@ -194,19 +189,10 @@ ngx_bedrock_responses_request(ngx_pool_t *pool, ngx_pool_t *temp,
 
     /* arguments strings are parsed one by one in memory reused each time */
 
-    ctx.scratch = ngx_create_pool(NGX_BEDROCK_RESPONSES_SCRATCH, temp->log);
+    ctx.scratch = ngx_bedrock_converse_scratch(temp);
     if (ctx.scratch == NULL) {
         return NGX_ERROR;
     }
-
-    cln = ngx_pool_cleanup_add(temp, 0);
-    if (cln == NULL) {
-        ngx_destroy_pool(ctx.scratch);
-        return NGX_ERROR;
-    }
-
-    cln->handler = ngx_bedrock_responses_scratch_free;
-    cln->data = ctx.scratch;
 
     v = ngx_bedrock_json_get(root, "stream");
 
@@ -384,13 +370,6 @@ ngx_bedrock_responses_request(ngx_pool_t *pool, ngx_pool_t *temp,
     }
 
     return rc;
-}
-
-
-static void
-ngx_bedrock_responses_scratch_free(void *data)
-{
-    ngx_destroy_pool(data);
 }
 
 
