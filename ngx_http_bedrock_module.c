@@ -21,6 +21,7 @@
 #include "ngx_http_bedrock_credentials.h"
 #include "ngx_http_bedrock_eventstream.h"
 #include "ngx_http_bedrock_stream.h"
+#include "ngx_http_bedrock_image.h"
 
 
 #define NGX_HTTP_BEDROCK_MODEL_ID_MAX  2048
@@ -129,7 +130,15 @@ typedef struct {
     size_t                         max_response_size;
     time_t                         created;
 
+    /* bedrock_image_fetch */
+    ngx_flag_t                     image_fetch;
+    size_t                         image_max_size;
+    ngx_msec_t                     image_timeout;
+    ngx_array_t                   *image_allow;   /* of ngx_cidr_t */
+    ngx_bedrock_image_conf_t      *image;    /* built when it is on */
+
 #if (NGX_HTTP_SSL)
+    ngx_str_t                      image_trusted_certificate;
     ngx_uint_t                     ssl_protocols;
     ngx_str_t                      ssl_ciphers;
     ngx_uint_t                     ssl_verify_depth;
@@ -161,6 +170,7 @@ typedef struct {
 #if (NGX_HTTP_SSL)
     ngx_ssl_t                       *ssl;       /* for STS over https */
     ngx_array_t                      ssl_ctxs;  /* of bedrock_ssl_ctx_t */
+    ngx_array_t                      image_ssl; /* of bedrock_ssl_ctx_t */
 #endif
 } ngx_http_bedrock_main_conf_t;
 
@@ -229,6 +239,9 @@ typedef struct {
 
     ngx_bedrock_credentials_waiter_t  waiter;
 
+    ngx_array_t                   *images;   /* to fetch, chat's */
+    ngx_bedrock_images_t          *fetching;
+
     ngx_http_bedrock_embed_t      *embed;    /* embeddings: the request's */
     ngx_uint_t                     part;     /* a subrequest's call */
 
@@ -289,6 +302,9 @@ static void ngx_http_bedrock_embed_result(ngx_http_request_t *r,
 static void ngx_http_bedrock_embed_fail(ngx_http_request_t *r,
     ngx_http_bedrock_embed_t *em, ngx_uint_t status);
 static void ngx_http_bedrock_call(ngx_http_request_t *r);
+static void ngx_http_bedrock_images_start(ngx_http_request_t *r);
+static void ngx_http_bedrock_images_done(ngx_bedrock_images_t *set);
+static void ngx_http_bedrock_images_cleanup(void *data);
 static ngx_int_t ngx_http_bedrock_responses_body(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, ngx_pool_t *temp, ngx_str_t *body);
 static ngx_int_t ngx_http_bedrock_model_check(void *data,
@@ -404,9 +420,15 @@ static char *ngx_http_bedrock_guardrail(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_bedrock_credentials(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_bedrock_image_allow(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_bedrock_image_conf(ngx_conf_t *cf,
+    ngx_http_bedrock_loc_conf_t *conf, ngx_http_core_loc_conf_t *clcf);
 #if (NGX_HTTP_SSL)
 static ngx_int_t ngx_http_bedrock_set_ssl(ngx_conf_t *cf,
     ngx_http_bedrock_loc_conf_t *blcf);
+static ngx_ssl_t *ngx_http_bedrock_image_ssl(ngx_conf_t *cf,
+    ngx_str_t *trusted);
 #endif
 
 
@@ -522,6 +544,45 @@ static ngx_command_t  ngx_http_bedrock_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_bedrock_loc_conf_t, latency),
       &ngx_http_bedrock_latencies },
+
+    { ngx_string("bedrock_image_fetch"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, image_fetch),
+      NULL },
+
+    { ngx_string("bedrock_image_fetch_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, image_max_size),
+      NULL },
+
+    { ngx_string("bedrock_image_fetch_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, image_timeout),
+      NULL },
+
+    { ngx_string("bedrock_image_fetch_allow"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_bedrock_image_allow,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+#if (NGX_HTTP_SSL)
+
+    { ngx_string("bedrock_image_fetch_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, image_trusted_certificate),
+      NULL },
+
+#endif
 
     { ngx_string("bedrock_connect_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -1141,7 +1202,116 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
         return;
     }
 
+    if (ctx->images) {
+        ngx_http_bedrock_images_start(r);
+        return;
+    }
+
     ngx_http_bedrock_call(r);
+}
+
+
+/*
+ * bedrock_image_fetch: the images the body links to are fetched, then put
+ * into the Converse body, before the call; the client's leaving ends the
+ * fetches with the request's pool
+ */
+
+static void
+ngx_http_bedrock_images_start(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t           *cln;
+    ngx_bedrock_images_t         *set;
+    ngx_http_bedrock_ctx_t       *ctx;
+    ngx_http_bedrock_loc_conf_t  *blcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+
+    set = ngx_pcalloc(r->pool, sizeof(ngx_bedrock_images_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (set == NULL || cln == NULL || blcf->image == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    set->pool = r->pool;
+    set->log = r->connection->log;
+    set->conf = blcf->image;
+    set->images = ctx->images;
+    set->handler = ngx_http_bedrock_images_done;
+    set->data = r;
+
+    cln->handler = ngx_http_bedrock_images_cleanup;
+    cln->data = set;
+
+    ctx->fetching = set;
+
+    if (ngx_bedrock_images_fetch(set) != NGX_OK) {
+        ngx_bedrock_images_free(set);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* a client that leaves while the images come ends the request */
+
+    r->read_event_handler = ngx_http_test_reading;
+}
+
+
+static void
+ngx_http_bedrock_images_done(ngx_bedrock_images_t *set)
+{
+    ngx_int_t                rc;
+    ngx_str_t                body;
+    ngx_connection_t        *c;
+    ngx_bedrock_error_t      err;
+    ngx_http_request_t      *r;
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    r = set->data;
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    r->read_event_handler = ngx_http_block_reading;
+
+    if (set->rc == NGX_OK) {
+        rc = ngx_bedrock_converse_splice(r->pool, &ctx->body, ctx->images,
+                                         &body);
+        ngx_bedrock_images_free(set);
+
+        if (rc != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+
+        } else {
+            ctx->body = body;
+            ngx_http_bedrock_call(r);
+        }
+
+    } else if (set->rc == NGX_DECLINED) {
+        ngx_bedrock_images_free(set);
+
+        ngx_bedrock_error_set(&err, NGX_HTTP_BAD_REQUEST,
+                              "invalid_request_error", "invalid_image_url",
+                              set->error);
+        err.param = set->failed->param;
+
+        ngx_http_finalize_request(r, ngx_http_bedrock_invalid(r, &err));
+
+    } else {
+        ngx_bedrock_images_free(set);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_bedrock_images_cleanup(void *data)
+{
+    ngx_bedrock_images_free(data);
 }
 
 
@@ -1247,6 +1417,7 @@ ngx_http_bedrock_chat_body(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx,
 
     ctx->call = ngx_http_bedrock_call_chat;
     ctx->body = req.body;
+    ctx->images = req.images;
     ctx->streaming = req.stream;
     ctx->stream.include_usage = req.include_usage;
 
@@ -1541,6 +1712,7 @@ ngx_http_bedrock_converse_conf(ngx_http_bedrock_loc_conf_t *blcf,
 {
     c->cache = blcf->cache_points & ~NGX_HTTP_BEDROCK_CACHE_OFF;
     c->latency_optimized = blcf->latency;
+    c->image_fetch = blcf->image_fetch;
 }
 
 
@@ -4892,7 +5064,10 @@ ngx_http_bedrock_create_main_conf(ngx_conf_t *cf)
 #if (NGX_HTTP_SSL)
     if (ngx_array_init(&bmcf->ssl_ctxs, cf->pool, 4,
                        sizeof(ngx_http_bedrock_ssl_ctx_t))
-        != NGX_OK)
+        != NGX_OK
+        || ngx_array_init(&bmcf->image_ssl, cf->pool, 1,
+                          sizeof(ngx_http_bedrock_ssl_ctx_t))
+           != NGX_OK)
     {
         return NULL;
     }
@@ -4953,6 +5128,10 @@ ngx_http_bedrock_create_loc_conf(ngx_conf_t *cf)
     conf->guardrail = NGX_CONF_UNSET_PTR;
     conf->latency = NGX_CONF_UNSET_UINT;
     conf->max_response_size = NGX_CONF_UNSET_SIZE;
+    conf->image_fetch = NGX_CONF_UNSET;
+    conf->image_max_size = NGX_CONF_UNSET_SIZE;
+    conf->image_timeout = NGX_CONF_UNSET_MSEC;
+    conf->image_allow = NGX_CONF_UNSET_PTR;
 
     /* the hardcoded values */
     conf->upstream.cyclic_temp_file = 0;
@@ -5044,6 +5223,20 @@ ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->created = ngx_time();
     }
 
+    ngx_conf_merge_value(conf->image_fetch, prev->image_fetch, 0);
+
+    /* Bedrock's own limit for an image: 3.75 MB */
+
+    ngx_conf_merge_size_value(conf->image_max_size, prev->image_max_size,
+                              3840 * 1024);
+    ngx_conf_merge_msec_value(conf->image_timeout, prev->image_timeout,
+                              10000);
+    ngx_conf_merge_ptr_value(conf->image_allow, prev->image_allow, NULL);
+#if (NGX_HTTP_SSL)
+    ngx_conf_merge_str_value(conf->image_trusted_certificate,
+                             prev->image_trusted_certificate, "");
+#endif
+
 #if (NGX_HTTP_SSL)
 
     ngx_conf_merge_value(conf->upstream.ssl_session_reuse,
@@ -5081,6 +5274,12 @@ ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (conf->image_fetch
+        && ngx_http_bedrock_image_conf(cf, conf, clcf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->pass == NGX_CONF_UNSET) {
 
@@ -5132,6 +5331,179 @@ ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (ngx_http_bedrock_set_endpoint(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * bedrock_image_fetch on: the location's resolver (the image hosts are
+ * resolved when a request names them, never at load time), the limits,
+ * and a TLS context, verified, for each trust setting
+ */
+
+static ngx_int_t
+ngx_http_bedrock_image_conf(ngx_conf_t *cf, ngx_http_bedrock_loc_conf_t *conf,
+    ngx_http_core_loc_conf_t *clcf)
+{
+    ngx_bedrock_image_conf_t  *ic;
+
+    if (conf->pass != NGX_CONF_UNSET
+        && (clcf->resolver == NULL || clcf->resolver->connections.nelts == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"bedrock_image_fetch on\" needs a \"resolver\" "
+                           "for the image URLs' hosts");
+        return NGX_ERROR;
+    }
+
+    ic = ngx_pcalloc(cf->pool, sizeof(ngx_bedrock_image_conf_t));
+    if (ic == NULL) {
+        return NGX_ERROR;
+    }
+
+    ic->resolver = clcf->resolver;
+    ic->resolver_timeout = clcf->resolver_timeout;
+    ic->timeout = conf->image_timeout;
+    ic->max = conf->image_max_size;
+    ic->allow = conf->image_allow;
+
+#if (NGX_HTTP_SSL)
+    ic->ssl = ngx_http_bedrock_image_ssl(cf, &conf->image_trusted_certificate);
+    if (ic->ssl == NULL) {
+        return NGX_ERROR;
+    }
+#endif
+
+    conf->image = ic;
+
+    return NGX_OK;
+}
+
+
+#if (NGX_HTTP_SSL)
+
+/* one context per bedrock_image_fetch_trusted_certificate; "": the system's */
+
+static ngx_ssl_t *
+ngx_http_bedrock_image_ssl(ngx_conf_t *cf, ngx_str_t *trusted)
+{
+    ngx_str_t                      path;
+    ngx_uint_t                     i;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_bedrock_ssl_ctx_t    *sc;
+    ngx_http_bedrock_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_bedrock_module);
+
+    sc = bmcf->image_ssl.elts;
+
+    for (i = 0; i < bmcf->image_ssl.nelts; i++) {
+        if (sc[i].trusted_certificate.len == trusted->len
+            && ngx_strncmp(sc[i].trusted_certificate.data, trusted->data,
+                           trusted->len)
+               == 0)
+        {
+            return sc[i].ssl;
+        }
+    }
+
+    sc = ngx_array_push(&bmcf->image_ssl);
+    if (sc == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(sc, sizeof(ngx_http_bedrock_ssl_ctx_t));
+    sc->trusted_certificate = *trusted;
+
+    sc->ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
+    if (sc->ssl == NULL) {
+        return NULL;
+    }
+
+    sc->ssl->log = cf->log;
+
+    if (ngx_ssl_create(sc->ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL)
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        ngx_ssl_cleanup_ctx(sc->ssl);
+        return NULL;
+    }
+
+    cln->handler = ngx_ssl_cleanup_ctx;
+    cln->data = sc->ssl;
+
+    if (trusted->len) {
+        path = *trusted;
+
+        if (ngx_ssl_trusted_certificate(cf, sc->ssl, &path, 9) != NGX_OK) {
+            return NULL;
+        }
+
+    } else if (SSL_CTX_set_default_verify_paths(sc->ssl->ctx) != 1) {
+        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                      "SSL_CTX_set_default_verify_paths() failed");
+        return NULL;
+    }
+
+    SSL_CTX_set_verify(sc->ssl->ctx, SSL_VERIFY_PEER, NULL);
+
+    return sc->ssl;
+}
+
+#endif
+
+
+/* bedrock_image_fetch_allow 192.0.2.0/24 ...: fetched from all the same */
+
+static char *
+ngx_http_bedrock_image_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_bedrock_loc_conf_t *blcf = conf;
+
+    ngx_int_t    rc;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+    ngx_cidr_t  *cidr;
+
+    if (blcf->image_allow != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    blcf->image_allow = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                         sizeof(ngx_cidr_t));
+    if (blcf->image_allow == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        cidr = ngx_array_push(blcf->image_allow);
+        if (cidr == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        rc = ngx_ptocidr(&value[i], cidr);
+
+        if (rc == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid address \"%V\" in \"%V\"",
+                               &value[i], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == NGX_DONE) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "low address bits of %V are meaningless",
+                               &value[i]);
+        }
     }
 
     return NGX_CONF_OK;

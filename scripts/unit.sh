@@ -179,7 +179,8 @@ module="$msrc/ngx_http_bedrock_json.c $msrc/ngx_http_bedrock_error.c
     $msrc/ngx_http_bedrock_media.c $msrc/ngx_http_bedrock_embeddings.c
     $msrc/ngx_http_bedrock_sigv4.c $msrc/ngx_http_bedrock_eventstream.c
     $msrc/ngx_http_bedrock_stream.c $msrc/ngx_http_bedrock_credentials.c
-    $msrc/ngx_http_bedrock_fetch.c"
+    $msrc/ngx_http_bedrock_fetch.c $msrc/ngx_http_bedrock_url.c
+    $msrc/ngx_http_bedrock_image.c"
 
 start=$SECONDS
 

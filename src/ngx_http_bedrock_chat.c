@@ -10,6 +10,7 @@
 #include "ngx_http_bedrock_chat.h"
 #include "ngx_http_bedrock_media.h"
 #include "ngx_http_bedrock_converse.h"
+#include "ngx_http_bedrock_url.h"
 
 
 #define NGX_BEDROCK_BODY_MAX        (64 * 1024 * 1024)
@@ -29,6 +30,7 @@ typedef struct {
     ngx_bedrock_error_t      *err;
     ngx_bedrock_converse_t    conv;     /* the request being built */
     ngx_uint_t                budget;   /* JSON values left */
+    ngx_uint_t                image_fetch;  /* http(s) image URLs taken */
 } ngx_bedrock_chat_ctx_t;
 
 
@@ -51,6 +53,8 @@ static ngx_int_t ngx_bedrock_chat_image(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_json_t *part, ngx_uint_t i, ngx_uint_t j);
 static ngx_int_t ngx_bedrock_chat_file(ngx_bedrock_chat_ctx_t *ctx,
     ngx_bedrock_json_t *part, ngx_uint_t i, ngx_uint_t j);
+static ngx_int_t ngx_bedrock_chat_image_url(ngx_bedrock_chat_ctx_t *ctx,
+    ngx_str_t *url, ngx_uint_t i, ngx_uint_t j);
 static ngx_int_t ngx_bedrock_chat_part_invalid(ngx_bedrock_chat_ctx_t *ctx,
     ngx_uint_t i, ngx_uint_t j, char *field, const char *fmt, ...);
 static ngx_int_t ngx_bedrock_chat_cache(ngx_bedrock_chat_ctx_t *ctx,
@@ -99,6 +103,7 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
     ctx.out = pool;
     ctx.err = err;
     ctx.budget = NGX_BEDROCK_REQUEST_VALUES;
+    ctx.image_fetch = req->conf.image_fetch;
 
     if (memchr(data, '\0', len) != NULL) {
         return ngx_bedrock_invalid(&ctx, NULL, "We could not parse the JSON "
@@ -323,6 +328,11 @@ ngx_bedrock_chat_request(ngx_pool_t *pool, ngx_pool_t *temp, u_char *data,
 
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    if (ngx_bedrock_converse_images(&ctx.conv, pool, &req->images) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     return ngx_bedrock_str_copy(pool, &req->body);
@@ -844,6 +854,10 @@ ngx_bedrock_chat_image(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *part,
 
     rc = ngx_bedrock_data_url(&url->value, &mime, &data);
 
+    if (rc == NGX_DECLINED && ctx->image_fetch) {
+        return ngx_bedrock_chat_image_url(ctx, &url->value, i, j);
+    }
+
     if (rc == NGX_DECLINED) {
         return ngx_bedrock_chat_part_invalid(ctx, i, j, "image_url.url",
                                    "Only data: URLs (data:image/png;base64,"
@@ -882,6 +896,43 @@ ngx_bedrock_chat_image(ngx_bedrock_chat_ctx_t *ctx, ngx_bedrock_json_t *part,
     b->text = data;
 
     return NGX_OK;
+}
+
+
+/* an http(s) image URL, fetched by the gateway once the body is written */
+
+static ngx_int_t
+ngx_bedrock_chat_image_url(ngx_bedrock_chat_ctx_t *ctx, ngx_str_t *url,
+    ngx_uint_t i, ngx_uint_t j)
+{
+    char               *msg;
+    ngx_int_t           rc;
+    ngx_str_t          *param;
+    ngx_bedrock_url_t   u;
+
+    msg = ngx_bedrock_url_parse(url, &u);
+
+    if (msg != NULL) {
+        return ngx_bedrock_chat_part_invalid(ctx, i, j, "image_url.url", "%s",
+                                             msg);
+    }
+
+    param = ngx_bedrock_param(ctx, "messages[%ui].content[%ui].image_url.url",
+                              i, j);
+    if (param == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_bedrock_converse_image_url(&ctx->conv, url, param);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_bedrock_chat_part_invalid(ctx, i, j, "image_url.url",
+                                             "at most %d image URLs are "
+                                             "fetched for one request",
+                                             NGX_BEDROCK_IMAGE_URLS_MAX);
+    }
+
+    return rc;
 }
 
 

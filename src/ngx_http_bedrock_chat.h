@@ -41,6 +41,9 @@ typedef struct {
     ngx_uint_t                stream;
     ngx_uint_t                include_usage;
     ngx_str_t                 body;             /* Converse request JSON */
+    ngx_array_t              *images;           /* to fetch into the body,
+                                                   of ngx_bedrock_image_url_t;
+                                                   NULL: none */
 } ngx_bedrock_chat_request_t;
 
 

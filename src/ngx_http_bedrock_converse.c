@@ -20,11 +20,15 @@
 
 static void ngx_bedrock_converse_document_name(ngx_str_t *name);
 static void ngx_bedrock_converse_scratch_free(void *data);
+static void ngx_bedrock_converse_image(ngx_bedrock_converse_t *conv,
+    ngx_bedrock_block_t *b, ngx_bedrock_jw_t *w);
 static void ngx_bedrock_converse_cache_point(ngx_str_t *ttl,
     ngx_bedrock_jw_t *w);
 static void ngx_bedrock_converse_history_tools(ngx_bedrock_converse_t *conv,
     ngx_bedrock_jw_t *w);
 static int ngx_cdecl ngx_bedrock_str_cmp(const void *one, const void *two);
+static int ngx_cdecl ngx_bedrock_splice_cmp(const void *one,
+    const void *two);
 static ngx_bedrock_block_t *ngx_bedrock_answer_block(ngx_bedrock_answer_t *a,
     ngx_array_t *parts, ngx_bedrock_block_kind_e kind, ngx_str_t *value);
 
@@ -836,6 +840,212 @@ ngx_bedrock_converse_block(ngx_bedrock_converse_t *conv, ngx_uint_t assistant,
 }
 
 
+/*
+ * An image block; for an image the gateway fetches, its format and bytes
+ * are empty strings, and the offsets of their insides are kept for
+ * ngx_bedrock_converse_splice()
+ */
+
+static void
+ngx_bedrock_converse_image(ngx_bedrock_converse_t *conv,
+    ngx_bedrock_block_t *b, ngx_bedrock_jw_t *w)
+{
+    ngx_bedrock_image_url_t  *img;
+
+    img = b->fetch ? (ngx_bedrock_image_url_t *) conv->images.elts
+                     + b->fetch - 1
+                   : NULL;
+
+    ngx_bedrock_jw_key(w, "image");
+    ngx_bedrock_jw_obj(w);
+    ngx_bedrock_jw_key(w, "format");
+    ngx_bedrock_jw_str(w, &b->format);
+
+    if (img) {
+        /* the writer has just written the closing quote */
+        img->format_at = w->pos - w->start - 1;
+    }
+
+    ngx_bedrock_jw_key(w, "source");
+    ngx_bedrock_jw_obj(w);
+    ngx_bedrock_jw_key(w, "bytes");
+    ngx_bedrock_jw_str(w, &b->text);
+
+    if (img) {
+        img->bytes_at = w->pos - w->start - 1;
+    }
+
+    ngx_bedrock_jw_obj_end(w);
+    ngx_bedrock_jw_obj_end(w);
+}
+
+
+/*
+ * An image the gateway is to fetch: a block whose format and bytes come
+ * later.  NGX_DECLINED past NGX_BEDROCK_IMAGE_URLS_MAX.
+ */
+
+ngx_int_t
+ngx_bedrock_converse_image_url(ngx_bedrock_converse_t *conv, ngx_str_t *url,
+    ngx_str_t *param)
+{
+    ngx_bedrock_block_t      *b;
+    ngx_bedrock_image_url_t  *img;
+
+    if (conv->images.nalloc == 0
+        && ngx_array_init(&conv->images, conv->pool, 1,
+                          sizeof(ngx_bedrock_image_url_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (conv->images.nelts == NGX_BEDROCK_IMAGE_URLS_MAX) {
+        return NGX_DECLINED;
+    }
+
+    img = ngx_array_push(&conv->images);
+    if (img == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(img, sizeof(ngx_bedrock_image_url_t));
+    img->url = *url;
+    img->param = *param;
+
+    b = ngx_bedrock_converse_block(conv, 0, NGX_BEDROCK_BLOCK_IMAGE);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&b->format, "");
+    ngx_str_set(&b->text, "");
+    b->fetch = conv->images.nelts;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The images to fetch, copied with their URLs and parameter names from
+ * the translation's pool to "pool"; *images is NULL when there are none.
+ * Called once the body is written.
+ */
+
+ngx_int_t
+ngx_bedrock_converse_images(ngx_bedrock_converse_t *conv, ngx_pool_t *pool,
+    ngx_array_t **images)
+{
+    ngx_uint_t                i;
+    ngx_bedrock_image_url_t  *src, *dst;
+
+    *images = NULL;
+
+    if (conv->images.nelts == 0) {
+        return NGX_OK;
+    }
+
+    *images = ngx_array_create(pool, conv->images.nelts,
+                               sizeof(ngx_bedrock_image_url_t));
+    if (*images == NULL) {
+        return NGX_ERROR;
+    }
+
+    src = conv->images.elts;
+
+    for (i = 0; i < conv->images.nelts; i++) {
+        dst = ngx_array_push(*images);
+
+        *dst = src[i];
+
+        if (ngx_bedrock_str_copy(pool, &dst->url) != NGX_OK
+            || ngx_bedrock_str_copy(pool, &dst->param) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static int ngx_cdecl
+ngx_bedrock_splice_cmp(const void *one, const void *two)
+{
+    const ngx_bedrock_image_url_t  *a = *(ngx_bedrock_image_url_t **) one;
+    const ngx_bedrock_image_url_t  *b = *(ngx_bedrock_image_url_t **) two;
+
+    return (a->format_at > b->format_at) - (a->format_at < b->format_at);
+}
+
+
+/*
+ * The body with each fetched image's format and base64 bytes put where
+ * the writer left their empty strings.  Neither needs JSON escapes: a
+ * format is a word and base64 is of its own alphabet.
+ */
+
+ngx_int_t
+ngx_bedrock_converse_splice(ngx_pool_t *pool, ngx_str_t *body,
+    ngx_array_t *images, ngx_str_t *out)
+{
+    u_char                    *p;
+    size_t                     len, at;
+    ngx_uint_t                 i;
+    ngx_bedrock_image_url_t   *img, **sorted;
+
+    img = images->elts;
+    len = body->len;
+
+    sorted = ngx_palloc(pool,
+                        images->nelts * sizeof(ngx_bedrock_image_url_t *));
+    if (sorted == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < images->nelts; i++) {
+        if (img[i].format_at >= img[i].bytes_at
+            || img[i].bytes_at >= body->len)
+        {
+            return NGX_ERROR;
+        }
+
+        sorted[i] = &img[i];
+        len += img[i].format.len + img[i].data.len;
+    }
+
+    ngx_qsort(sorted, images->nelts, sizeof(ngx_bedrock_image_url_t *),
+              ngx_bedrock_splice_cmp);
+
+    out->data = ngx_pnalloc(pool, len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = out->data;
+    at = 0;
+
+    for (i = 0; i < images->nelts; i++) {
+        if (sorted[i]->format_at < at) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(p, body->data + at, sorted[i]->format_at - at);
+        p = ngx_cpymem(p, sorted[i]->format.data, sorted[i]->format.len);
+        p = ngx_cpymem(p, body->data + sorted[i]->format_at,
+                       sorted[i]->bytes_at - sorted[i]->format_at);
+        p = ngx_cpymem(p, sorted[i]->data.data, sorted[i]->data.len);
+        at = sorted[i]->bytes_at;
+    }
+
+    p = ngx_cpymem(p, body->data + at, body->len - at);
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
 /* "messages": the turns */
 
 void
@@ -873,16 +1083,7 @@ ngx_bedrock_converse_messages(ngx_bedrock_converse_t *conv,
                 break;
 
             case NGX_BEDROCK_BLOCK_IMAGE:
-                ngx_bedrock_jw_key(w, "image");
-                ngx_bedrock_jw_obj(w);
-                ngx_bedrock_jw_key(w, "format");
-                ngx_bedrock_jw_str(w, &b[k].format);
-                ngx_bedrock_jw_key(w, "source");
-                ngx_bedrock_jw_obj(w);
-                ngx_bedrock_jw_key(w, "bytes");
-                ngx_bedrock_jw_str(w, &b[k].text);
-                ngx_bedrock_jw_obj_end(w);
-                ngx_bedrock_jw_obj_end(w);
+                ngx_bedrock_converse_image(conv, &b[k], w);
                 break;
 
             case NGX_BEDROCK_BLOCK_TOOL_USE:

@@ -46,7 +46,29 @@ typedef struct {
     ngx_str_t                 id;       /* toolUseId, reasoning signature */
     ngx_str_t                 name;     /* tool name, document name */
     ngx_bedrock_json_t       *input;    /* tool input, parsed */
+    ngx_uint_t                fetch;    /* an image the gateway fetches:
+                                           1 + its index in "images" */
 } ngx_bedrock_block_t;
+
+
+/*
+ * An image the gateway fetches for the client (bedrock_image_fetch): its
+ * URL, the client's name for the part, and the offsets in the Converse
+ * body written where its format and its base64 bytes go
+ */
+typedef struct {
+    ngx_str_t                 url;
+    ngx_str_t                 param;
+    size_t                    format_at;
+    size_t                    bytes_at;
+
+    /* set by whoever fetched it, for ngx_bedrock_converse_splice() */
+    ngx_str_t                 format;
+    ngx_str_t                 data;     /* base64 */
+} ngx_bedrock_image_url_t;
+
+/* Converse takes at most 20 images in a request */
+#define NGX_BEDROCK_IMAGE_URLS_MAX  20
 
 
 typedef struct {
@@ -106,6 +128,9 @@ typedef struct {
     ngx_array_t               tools;    /* of ngx_bedrock_tool_t */
     ngx_bedrock_tool_choice_e tool_choice;
     ngx_str_t                 tool_name;
+
+    /* of ngx_bedrock_image_url_t, nalloc 0 until the first */
+    ngx_array_t               images;
 } ngx_bedrock_converse_t;
 
 
@@ -122,6 +147,7 @@ typedef struct {
 typedef struct {
     ngx_uint_t                cache;    /* NGX_BEDROCK_CACHE_* */
     ngx_uint_t                latency_optimized;
+    ngx_uint_t                image_fetch;  /* http(s) image URLs taken */
 } ngx_bedrock_converse_conf_t;
 
 
@@ -242,6 +268,12 @@ ngx_int_t ngx_bedrock_converse_service_tier(ngx_bedrock_converse_t *conv,
     ngx_str_t *tier);
 ngx_int_t ngx_bedrock_converse_cache_control(ngx_bedrock_json_t *cc,
     ngx_str_t *ttl);
+ngx_int_t ngx_bedrock_converse_image_url(ngx_bedrock_converse_t *conv,
+    ngx_str_t *url, ngx_str_t *param);
+ngx_int_t ngx_bedrock_converse_images(ngx_bedrock_converse_t *conv,
+    ngx_pool_t *pool, ngx_array_t **images);
+ngx_int_t ngx_bedrock_converse_splice(ngx_pool_t *pool, ngx_str_t *body,
+    ngx_array_t *images, ngx_str_t *out);
 ngx_int_t ngx_bedrock_converse_conf(ngx_bedrock_converse_t *conv,
     ngx_bedrock_converse_conf_t *conf);
 void ngx_bedrock_converse_tools(ngx_bedrock_converse_t *conv,

@@ -19,6 +19,8 @@ static void ngx_bedrock_fetch_ssl_handshake(ngx_connection_t *c);
 #endif
 static void ngx_bedrock_fetch_send(ngx_bedrock_fetch_t *f);
 static ngx_int_t ngx_bedrock_fetch_parse(ngx_bedrock_fetch_t *f);
+static void ngx_bedrock_fetch_header(u_char *p, u_char *eol, char *name,
+    ngx_str_t *value);
 static ngx_int_t ngx_bedrock_fetch_dechunk(ngx_str_t *body);
 static void ngx_bedrock_fetch_done(ngx_bedrock_fetch_t *f, const char *error);
 static void ngx_bedrock_fetch_close(ngx_bedrock_fetch_t *f);
@@ -45,7 +47,11 @@ ngx_bedrock_fetch(ngx_bedrock_fetch_t *f)
     f->done = 0;
     f->rc = NGX_ERROR;
     f->status = 0;
+    f->too_large = 0;
     ngx_str_null(&f->body);
+    ngx_str_null(&f->content_type);
+    ngx_str_null(&f->content_encoding);
+    ngx_str_null(&f->location);
 
     ngx_memzero(&f->peer, sizeof(ngx_peer_connection_t));
 
@@ -181,8 +187,9 @@ ngx_bedrock_fetch_ssl_handshake(ngx_connection_t *c)
 
     if (rc != X509_V_OK) {
         ngx_log_error(NGX_LOG_ERR, f->log, 0,
-                      "bedrock: credentials endpoint certificate verify "
-                      "error: (%l:%s)", rc, X509_verify_cert_error_string(rc));
+                      "bedrock: certificate verify error from \"%V\": "
+                      "(%l:%s)", &f->host, rc,
+                      X509_verify_cert_error_string(rc));
         ngx_bedrock_fetch_done(f, "certificate verify error");
         return;
     }
@@ -255,6 +262,7 @@ ngx_bedrock_fetch_read_handler(ngx_event_t *rev)
     for ( ;; ) {
 
         if (b->last == b->end) {
+            f->too_large = 1;
             ngx_bedrock_fetch_done(f, "response too large");
             return;
         }
@@ -298,7 +306,7 @@ ngx_bedrock_fetch_timeout_handler(ngx_event_t *ev)
 }
 
 
-/* status line, headers (only the framing matters), body */
+/* status line, headers (the framing and a few others), body */
 
 static ngx_int_t
 ngx_bedrock_fetch_parse(ngx_bedrock_fetch_t *f)
@@ -351,6 +359,13 @@ ngx_bedrock_fetch_parse(ngx_bedrock_fetch_t *f)
                    && ngx_strlcasestrn(p, eol, (u_char *) "chunked", 7 - 1))
         {
             chunked = 1;
+
+        } else {
+            ngx_bedrock_fetch_header(p, eol, "content-type:",
+                                     &f->content_type);
+            ngx_bedrock_fetch_header(p, eol, "content-encoding:",
+                                     &f->content_encoding);
+            ngx_bedrock_fetch_header(p, eol, "location:", &f->location);
         }
     }
 
@@ -372,6 +387,34 @@ ngx_bedrock_fetch_parse(ngx_bedrock_fetch_t *f)
     }
 
     return NGX_OK;
+}
+
+
+/* "name:" at p, a line that ends at eol (its LF): the value, trimmed */
+
+static void
+ngx_bedrock_fetch_header(u_char *p, u_char *eol, char *name,
+    ngx_str_t *value)
+{
+    size_t  len;
+
+    len = ngx_strlen(name);
+
+    if ((size_t) (eol - p) <= len
+        || ngx_strncasecmp(p, (u_char *) name, len) != 0)
+    {
+        return;
+    }
+
+    for (p += len; p < eol && (*p == ' ' || *p == '\t'); p++) { /* void */ }
+
+    while (eol > p && (eol[-1] == '\r' || eol[-1] == ' ' || eol[-1] == '\t'))
+    {
+        eol--;
+    }
+
+    value->data = p;
+    value->len = eol - p;
 }
 
 

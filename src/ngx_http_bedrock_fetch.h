@@ -16,8 +16,9 @@
 
 /*
  * One HTTP/1.1 exchange on nginx's event loop (a peer connection, TLS when
- * asked, "Connection: close"), for fetching credentials: the metadata
- * services and STS.  It never blocks the worker.
+ * asked, "Connection: close"), for fetching credentials (the metadata
+ * services and STS) and the images clients link to.  It never blocks the
+ * worker.
  */
 
 
@@ -45,6 +46,10 @@ struct ngx_bedrock_fetch_s {
     const char                   *error;
     ngx_uint_t                    status;
     ngx_str_t                     body;
+    ngx_str_t                     content_type;     /* empty: none */
+    ngx_str_t                     content_encoding;
+    ngx_str_t                     location;
+    unsigned                      too_large:1;      /* over "max" */
 
     /* state */
     ngx_peer_connection_t         peer;
