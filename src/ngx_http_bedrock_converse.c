@@ -59,8 +59,6 @@ ngx_bedrock_converse_init(ngx_bedrock_converse_t *conv, ngx_pool_t *pool,
 }
 
 
-/* a tool the client offers, in the order it gave them */
-
 /*
  * The memory for yajl's handle and buffers while a tool call's arguments
  * are parsed, reset after each (see ngx_bedrock_converse_tool_use());
@@ -99,6 +97,8 @@ ngx_bedrock_converse_scratch_free(void *data)
     ngx_destroy_pool(data);
 }
 
+
+/* a tool the client offers, in the order it gave them */
 
 ngx_bedrock_tool_t *
 ngx_bedrock_converse_tool(ngx_bedrock_converse_t *conv, ngx_str_t *name)
