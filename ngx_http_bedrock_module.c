@@ -1457,6 +1457,7 @@ ngx_http_bedrock_responses_body(ngx_http_request_t *r,
 
     ctx->call = ngx_http_bedrock_call_responses;
     ctx->body = req.body;
+    ctx->images = req.images;
     ctx->streaming = req.stream;
 
     ngx_http_bedrock_set_op(ctx, req.stream, 0);
@@ -5452,7 +5453,12 @@ ngx_http_bedrock_image_ssl(ngx_conf_t *cf, ngx_str_t *trusted)
         return NULL;
     }
 
-    SSL_CTX_set_verify(sc->ssl->ctx, SSL_VERIFY_PEER, NULL);
+    /*
+     * the chain is checked whatever the verify mode, and its result read
+     * after the handshake (src/ngx_http_bedrock_fetch.c), as proxy_pass
+     * does, so that a refused certificate is an error for this image, not
+     * a handshake failure logged as critical
+     */
 
     return sc->ssl;
 }

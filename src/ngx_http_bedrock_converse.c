@@ -955,6 +955,9 @@ ngx_bedrock_converse_images(ngx_bedrock_converse_t *conv, ngx_pool_t *pool,
 
     for (i = 0; i < conv->images.nelts; i++) {
         dst = ngx_array_push(*images);
+        if (dst == NULL) {
+            return NGX_ERROR;
+        }
 
         *dst = src[i];
 

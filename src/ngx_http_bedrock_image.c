@@ -20,6 +20,10 @@
 /* room for the status line and headers next to the largest body */
 #define NGX_BEDROCK_IMAGE_HEADERS    16384
 
+#define NGX_BEDROCK_IMAGE_REFUSED                                            \
+    "the image URL's host is not one the gateway fetches from (a loopback, " \
+    "private, link-local or reserved address)"
+
 
 typedef struct {
     ngx_bedrock_images_t         *set;
@@ -289,10 +293,7 @@ ngx_bedrock_image_resolved(ngx_resolver_ctx_t *ctx)
     }
 
     if (kind) {
-        ngx_bedrock_image_fail(fe, NGX_DECLINED,
-                               "the image URL's host is not one the gateway "
-                               "fetches from (a loopback, private, "
-                               "link-local or reserved address)");
+        ngx_bedrock_image_fail(fe, NGX_DECLINED, NGX_BEDROCK_IMAGE_REFUSED);
         return;
     }
 
@@ -335,10 +336,7 @@ ngx_bedrock_image_connect(ngx_bedrock_image_fetch_t *fe, struct sockaddr *sa,
         ngx_log_error(NGX_LOG_WARN, set->log, 0,
                       "bedrock: image not fetched from %V, a %s address",
                       &fe->addr.name, kind);
-        ngx_bedrock_image_fail(fe, NGX_DECLINED,
-                               "the image URL's host is not one the gateway "
-                               "fetches from (a loopback, private, "
-                               "link-local or reserved address)");
+        ngx_bedrock_image_fail(fe, NGX_DECLINED, NGX_BEDROCK_IMAGE_REFUSED);
         return;
     }
 
@@ -556,9 +554,20 @@ ngx_bedrock_image_take(ngx_bedrock_image_fetch_t *fe, ngx_bedrock_fetch_t *f)
 
     (void) ngx_pfree(fe->pool, f->buf->start);
 
-    msg = ngx_bedrock_image_check(&format, data.data, data.len);
+    /* the bytes must be what the Content-Type says */
 
-    if (msg != NULL) {
+    if (ngx_bedrock_image_check(&format, data.data, data.len) != NULL) {
+        msg = ngx_pnalloc(fe->set->pool, sizeof("the image is not a  image, "
+                                                "as its Content-Type declares")
+                                         + format.len);
+        if (msg == NULL) {
+            ngx_bedrock_image_fail(fe, NGX_ERROR, NULL);
+            return;
+        }
+
+        *ngx_sprintf((u_char *) msg, "the image is not a %V image, as its "
+                     "Content-Type declares", &format) = '\0';
+
         ngx_bedrock_image_fail(fe, NGX_DECLINED, msg);
         return;
     }

@@ -9,6 +9,7 @@
 
 #include "ngx_http_bedrock_responses.h"
 #include "ngx_http_bedrock_media.h"
+#include "ngx_http_bedrock_url.h"
 
 
 #define NGX_BEDROCK_RESPONSES_BODY_MAX  (64 * 1024 * 1024)
@@ -31,6 +32,7 @@ typedef struct {
     ngx_bedrock_error_t      *err;
     ngx_bedrock_converse_t    conv;
     ngx_uint_t                budget;   /* JSON values left */
+    ngx_uint_t                image_fetch;  /* http(s) image URLs taken */
 } ngx_bedrock_responses_ctx_t;
 
 
@@ -48,6 +50,9 @@ static ngx_int_t ngx_bedrock_responses_part(ngx_bedrock_responses_ctx_t *ctx,
     ngx_uint_t j);
 static ngx_int_t ngx_bedrock_responses_file(ngx_bedrock_responses_ctx_t *ctx,
     ngx_bedrock_json_t *part, ngx_uint_t image, ngx_uint_t i, ngx_uint_t j);
+static ngx_int_t ngx_bedrock_responses_image_url(
+    ngx_bedrock_responses_ctx_t *ctx, ngx_str_t *url, ngx_uint_t i,
+    ngx_uint_t j);
 static ngx_int_t ngx_bedrock_responses_call(ngx_bedrock_responses_ctx_t *ctx,
     ngx_bedrock_json_t *item, ngx_uint_t i);
 static ngx_int_t ngx_bedrock_responses_result(
@@ -121,6 +126,7 @@ ngx_bedrock_responses_request(ngx_pool_t *pool, ngx_pool_t *temp,
     ctx.out = pool;
     ctx.err = err;
     ctx.budget = NGX_BEDROCK_RESPONSES_VALUES;
+    ctx.image_fetch = req->conf.image_fetch;
 
     if (memchr(data, '\0', len) != NULL) {
         return ngx_bedrock_responses_invalid(&ctx, NULL,
@@ -369,7 +375,11 @@ ngx_bedrock_responses_request(ngx_pool_t *pool, ngx_pool_t *temp,
                                              "The request is too large.");
     }
 
-    return rc;
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_bedrock_converse_images(&ctx.conv, pool, &req->images);
 }
 
 
@@ -634,6 +644,10 @@ ngx_bedrock_responses_file(ngx_bedrock_responses_ctx_t *ctx,
 
     rc = ngx_bedrock_data_url(&url->value, &type, &data);
 
+    if (rc == NGX_DECLINED && image && ctx->image_fetch) {
+        return ngx_bedrock_responses_image_url(ctx, &url->value, i, j);
+    }
+
     if (rc != NGX_OK) {
         return ngx_bedrock_responses_invalid(ctx, NGX_BEDROCK_PART_PARAM,
                       "%s must be a base64 data: URL; this gateway does not "
@@ -686,6 +700,44 @@ ngx_bedrock_responses_file(ngx_bedrock_responses_ctx_t *ctx,
     }
 
     return NGX_OK;
+}
+
+
+/* an http(s) image URL, fetched by the gateway once the body is written */
+
+static ngx_int_t
+ngx_bedrock_responses_image_url(ngx_bedrock_responses_ctx_t *ctx,
+    ngx_str_t *url, ngx_uint_t i, ngx_uint_t j)
+{
+    char               *msg;
+    ngx_int_t           rc;
+    ngx_str_t          *param;
+    ngx_bedrock_url_t   u;
+
+    msg = ngx_bedrock_url_parse(url, &u);
+
+    if (msg != NULL) {
+        return ngx_bedrock_responses_invalid(ctx, NGX_BEDROCK_PART_PARAM,
+                                             "%s", msg);
+    }
+
+    param = ngx_bedrock_responses_param(ctx,
+                                        "input[%ui].content[%ui].image_url",
+                                        i, j);
+    if (param == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_bedrock_converse_image_url(&ctx->conv, url, param);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_bedrock_responses_invalid(ctx, NGX_BEDROCK_PART_PARAM,
+                                             "at most %d image URLs are "
+                                             "fetched for one request",
+                                             NGX_BEDROCK_IMAGE_URLS_MAX);
+    }
+
+    return rc;
 }
 
 

@@ -42,6 +42,9 @@ typedef struct {
     ngx_str_t                 model;
     ngx_uint_t                stream;
     ngx_str_t                 body;     /* Converse request JSON */
+    ngx_array_t              *images;   /* to fetch into the body, of
+                                           ngx_bedrock_image_url_t; NULL:
+                                           none */
 } ngx_bedrock_responses_request_t;
 
 

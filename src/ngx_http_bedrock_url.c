@@ -215,9 +215,18 @@ ngx_bedrock_url_join(ngx_pool_t *pool, ngx_str_t *url, ngx_bedrock_url_t *base,
 
     len = last - l;
 
-    if ((len > 7 && ngx_strncasecmp(l, (u_char *) "http://", 7) == 0)
-        || (len > 8 && ngx_strncasecmp(l, (u_char *) "https://", 8) == 0))
-    {
+    /* "scheme:...", any scheme: absolute, for the parse to judge */
+
+    for (p = l; p < last; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (p > l && ((*p >= '0' && *p <= '9')
+                            || *p == '+' || *p == '-' || *p == '.'))))
+        {
+            break;
+        }
+    }
+
+    if (p > l && p < last && *p == ':') {
         keep = 0;
         ngx_str_null(&scheme);
 
