@@ -279,9 +279,9 @@ ngx_bedrock_url_join(ngx_pool_t *pool, ngx_str_t *url, ngx_bedrock_url_t *base,
 
     if (keep) {
         p = ngx_cpymem(p, url->data, keep);
-        p = ngx_cpymem(p, scheme.data, scheme.len);
+    }
 
-    } else {
+    if (scheme.len) {
         p = ngx_cpymem(p, scheme.data, scheme.len);
     }
 

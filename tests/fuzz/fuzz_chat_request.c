@@ -54,6 +54,34 @@ ngx_fuzz_model_check(void *data, ngx_str_t *model, ngx_str_t *id,
 }
 
 
+/* the images "fetched": the body with their bytes spliced in is JSON */
+
+static void
+ngx_fuzz_images(ngx_pool_t *pool, ngx_str_t *body, ngx_array_t *images)
+{
+    ngx_str_t                 out;
+    ngx_uint_t                i;
+    ngx_bedrock_image_url_t  *img;
+
+    img = images->elts;
+
+    for (i = 0; i < images->nelts; i++) {
+        if (img[i].url.len == 0 || img[i].param.len == 0) {
+            ngx_fuzz_abort("an image without its URL or parameter");
+        }
+
+        ngx_str_set(&img[i].format, "png");
+        ngx_str_set(&img[i].data, "iVBORw0KGgo=");
+    }
+
+    if (ngx_bedrock_converse_splice(pool, body, images, &out) != NGX_OK) {
+        ngx_fuzz_abort("the splice failed on a body written with images");
+    }
+
+    ngx_fuzz_json(&out, "the Converse request with the images");
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -82,6 +110,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                              | NGX_BEDROCK_CACHE_TOOLS
                              | NGX_BEDROCK_CACHE_MESSAGES;
             req.conf.latency_optimized = 1;
+
+            /* and image URLs taken, to be fetched */
+
+            req.conf.image_fetch = 1;
         }
 
         req.model_check = ngx_fuzz_model_check;
@@ -111,6 +143,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
 
             ngx_fuzz_json(&req.body, "the Converse request");
+
+            if (req.images) {
+                ngx_fuzz_images(pool, &req.body, req.images);
+            }
 
         } else if (rc == NGX_DECLINED) {
             if (err.status < 400 || err.status > 599) {

@@ -36,6 +36,7 @@ main(int argc, char *argv[])
     ngx_unit_hostile();
     ngx_unit_error();
     ngx_unit_credentials();
+    ngx_unit_url();
 
     ngx_unit_print("unit: %ui passed, %ui failed, %ui skipped\n",
                    ngx_unit_counts.passed, ngx_unit_counts.failed,
