@@ -170,7 +170,7 @@ typedef struct {
 #if (NGX_HTTP_SSL)
     ngx_ssl_t                       *ssl;       /* for STS over https */
     ngx_array_t                      ssl_ctxs;  /* of bedrock_ssl_ctx_t */
-    ngx_array_t                      image_ssl; /* of bedrock_ssl_ctx_t */
+    ngx_array_t                      fetch_ssl; /* of bedrock_ssl_ctx_t */
 #endif
 } ngx_http_bedrock_main_conf_t;
 
@@ -427,7 +427,7 @@ static ngx_int_t ngx_http_bedrock_image_conf(ngx_conf_t *cf,
 #if (NGX_HTTP_SSL)
 static ngx_int_t ngx_http_bedrock_set_ssl(ngx_conf_t *cf,
     ngx_http_bedrock_loc_conf_t *blcf);
-static ngx_ssl_t *ngx_http_bedrock_image_ssl(ngx_conf_t *cf,
+static ngx_ssl_t *ngx_http_bedrock_fetch_ssl(ngx_conf_t *cf,
     ngx_str_t *trusted);
 #endif
 
@@ -4918,42 +4918,17 @@ static ngx_int_t
 ngx_http_bedrock_init(ngx_conf_t *cf)
 {
 #if (NGX_HTTP_SSL)
-    ngx_pool_cleanup_t            *cln;
+    ngx_str_t                      empty = ngx_string("");
     ngx_http_bedrock_main_conf_t  *bmcf;
 
     /* TLS for the credentials endpoints (STS): the system's CAs, verified */
 
     bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_bedrock_module);
 
-    bmcf->ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
+    bmcf->ssl = ngx_http_bedrock_fetch_ssl(cf, &empty);
     if (bmcf->ssl == NULL) {
         return NGX_ERROR;
     }
-
-    bmcf->ssl->log = cf->log;
-
-    if (ngx_ssl_create(bmcf->ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        ngx_ssl_cleanup_ctx(bmcf->ssl);
-        return NGX_ERROR;
-    }
-
-    cln->handler = ngx_ssl_cleanup_ctx;
-    cln->data = bmcf->ssl;
-
-    if (SSL_CTX_set_default_verify_paths(bmcf->ssl->ctx) != 1) {
-        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
-                      "SSL_CTX_set_default_verify_paths() failed");
-        return NGX_ERROR;
-    }
-
-    SSL_CTX_set_verify(bmcf->ssl->ctx, SSL_VERIFY_PEER, NULL);
 #endif
 
     ngx_http_next_header_filter = ngx_http_top_header_filter;
@@ -5066,7 +5041,7 @@ ngx_http_bedrock_create_main_conf(ngx_conf_t *cf)
     if (ngx_array_init(&bmcf->ssl_ctxs, cf->pool, 4,
                        sizeof(ngx_http_bedrock_ssl_ctx_t))
         != NGX_OK
-        || ngx_array_init(&bmcf->image_ssl, cf->pool, 1,
+        || ngx_array_init(&bmcf->fetch_ssl, cf->pool, 1,
                           sizeof(ngx_http_bedrock_ssl_ctx_t))
            != NGX_OK)
     {
@@ -5371,7 +5346,7 @@ ngx_http_bedrock_image_conf(ngx_conf_t *cf, ngx_http_bedrock_loc_conf_t *conf,
     ic->allow = conf->image_allow;
 
 #if (NGX_HTTP_SSL)
-    ic->ssl = ngx_http_bedrock_image_ssl(cf, &conf->image_trusted_certificate);
+    ic->ssl = ngx_http_bedrock_fetch_ssl(cf, &conf->image_trusted_certificate);
     if (ic->ssl == NULL) {
         return NGX_ERROR;
     }
@@ -5385,10 +5360,13 @@ ngx_http_bedrock_image_conf(ngx_conf_t *cf, ngx_http_bedrock_loc_conf_t *conf,
 
 #if (NGX_HTTP_SSL)
 
-/* one context per bedrock_image_fetch_trusted_certificate; "": the system's */
+/*
+ * A TLS client context for ngx_bedrock_fetch() (STS, images), one per
+ * trust file, "" for the system's store, shared by whoever asks for it
+ */
 
 static ngx_ssl_t *
-ngx_http_bedrock_image_ssl(ngx_conf_t *cf, ngx_str_t *trusted)
+ngx_http_bedrock_fetch_ssl(ngx_conf_t *cf, ngx_str_t *trusted)
 {
     ngx_str_t                      path;
     ngx_uint_t                     i;
@@ -5398,9 +5376,9 @@ ngx_http_bedrock_image_ssl(ngx_conf_t *cf, ngx_str_t *trusted)
 
     bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_bedrock_module);
 
-    sc = bmcf->image_ssl.elts;
+    sc = bmcf->fetch_ssl.elts;
 
-    for (i = 0; i < bmcf->image_ssl.nelts; i++) {
+    for (i = 0; i < bmcf->fetch_ssl.nelts; i++) {
         if (sc[i].trusted_certificate.len == trusted->len
             && ngx_strncmp(sc[i].trusted_certificate.data, trusted->data,
                            trusted->len)
@@ -5410,7 +5388,7 @@ ngx_http_bedrock_image_ssl(ngx_conf_t *cf, ngx_str_t *trusted)
         }
     }
 
-    sc = ngx_array_push(&bmcf->image_ssl);
+    sc = ngx_array_push(&bmcf->fetch_ssl);
     if (sc == NULL) {
         return NULL;
     }

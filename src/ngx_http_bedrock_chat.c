@@ -10,7 +10,6 @@
 #include "ngx_http_bedrock_chat.h"
 #include "ngx_http_bedrock_media.h"
 #include "ngx_http_bedrock_converse.h"
-#include "ngx_http_bedrock_url.h"
 
 
 #define NGX_BEDROCK_BODY_MAX        (64 * 1024 * 1024)
@@ -905,17 +904,9 @@ static ngx_int_t
 ngx_bedrock_chat_image_url(ngx_bedrock_chat_ctx_t *ctx, ngx_str_t *url,
     ngx_uint_t i, ngx_uint_t j)
 {
-    char               *msg;
-    ngx_int_t           rc;
-    ngx_str_t          *param;
-    ngx_bedrock_url_t   u;
-
-    msg = ngx_bedrock_url_parse(url, &u);
-
-    if (msg != NULL) {
-        return ngx_bedrock_chat_part_invalid(ctx, i, j, "image_url.url", "%s",
-                                             msg);
-    }
+    char       *msg;
+    ngx_int_t   rc;
+    ngx_str_t  *param;
 
     param = ngx_bedrock_param(ctx, "messages[%ui].content[%ui].image_url.url",
                               i, j);
@@ -923,13 +914,11 @@ ngx_bedrock_chat_image_url(ngx_bedrock_chat_ctx_t *ctx, ngx_str_t *url,
         return NGX_ERROR;
     }
 
-    rc = ngx_bedrock_converse_image_url(&ctx->conv, url, param);
+    rc = ngx_bedrock_converse_image_url(&ctx->conv, url, param, &msg);
 
     if (rc == NGX_DECLINED) {
-        return ngx_bedrock_chat_part_invalid(ctx, i, j, "image_url.url",
-                                             "at most %d image URLs are "
-                                             "fetched for one request",
-                                             NGX_BEDROCK_IMAGE_URLS_MAX);
+        return ngx_bedrock_chat_part_invalid(ctx, i, j, "image_url.url", "%s",
+                                             msg);
     }
 
     return rc;

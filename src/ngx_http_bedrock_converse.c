@@ -8,6 +8,7 @@
 #include <ngx_core.h>
 
 #include "ngx_http_bedrock_converse.h"
+#include "ngx_http_bedrock_url.h"
 
 
 /* JSON values a Converse answer may hold */
@@ -882,15 +883,23 @@ ngx_bedrock_converse_image(ngx_bedrock_converse_t *conv,
 
 /*
  * An image the gateway is to fetch: a block whose format and bytes come
- * later.  NGX_DECLINED past NGX_BEDROCK_IMAGE_URLS_MAX.
+ * later.  NGX_DECLINED, with why in *msg, for a URL that is not one to
+ * fetch or past NGX_BEDROCK_IMAGE_URLS_MAX.
  */
 
 ngx_int_t
 ngx_bedrock_converse_image_url(ngx_bedrock_converse_t *conv, ngx_str_t *url,
-    ngx_str_t *param)
+    ngx_str_t *param, char **msg)
 {
+    ngx_bedrock_url_t         u;
     ngx_bedrock_block_t      *b;
     ngx_bedrock_image_url_t  *img;
+
+    *msg = ngx_bedrock_url_parse(url, &u);
+
+    if (*msg != NULL) {
+        return NGX_DECLINED;
+    }
 
     if (conv->images.nalloc == 0
         && ngx_array_init(&conv->images, conv->pool, 1,
@@ -901,6 +910,8 @@ ngx_bedrock_converse_image_url(ngx_bedrock_converse_t *conv, ngx_str_t *url,
     }
 
     if (conv->images.nelts == NGX_BEDROCK_IMAGE_URLS_MAX) {
+        *msg = "at most " ngx_bedrock_stringify(NGX_BEDROCK_IMAGE_URLS_MAX)
+               " image URLs are fetched for one request";
         return NGX_DECLINED;
     }
 

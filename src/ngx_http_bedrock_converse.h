@@ -70,6 +70,9 @@ typedef struct {
 /* Converse takes at most 20 images in a request */
 #define NGX_BEDROCK_IMAGE_URLS_MAX  20
 
+#define ngx_bedrock_stringify_(n)   #n
+#define ngx_bedrock_stringify(n)    ngx_bedrock_stringify_(n)
+
 
 typedef struct {
     ngx_uint_t                assistant;
@@ -269,7 +272,7 @@ ngx_int_t ngx_bedrock_converse_service_tier(ngx_bedrock_converse_t *conv,
 ngx_int_t ngx_bedrock_converse_cache_control(ngx_bedrock_json_t *cc,
     ngx_str_t *ttl);
 ngx_int_t ngx_bedrock_converse_image_url(ngx_bedrock_converse_t *conv,
-    ngx_str_t *url, ngx_str_t *param);
+    ngx_str_t *url, ngx_str_t *param, char **msg);
 ngx_int_t ngx_bedrock_converse_images(ngx_bedrock_converse_t *conv,
     ngx_pool_t *pool, ngx_array_t **images);
 ngx_int_t ngx_bedrock_converse_splice(ngx_pool_t *pool, ngx_str_t *body,

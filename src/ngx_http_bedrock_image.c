@@ -177,8 +177,6 @@ ngx_bedrock_image_go(ngx_bedrock_image_fetch_t *fe)
     left = ngx_bedrock_image_left(fe);
 
     if (left <= 0) {
-        ngx_bedrock_image_fail(fe, NGX_DECLINED,
-                               "the image was not fetched in time");
         return;
     }
 
@@ -343,8 +341,6 @@ ngx_bedrock_image_connect(ngx_bedrock_image_fetch_t *fe, struct sockaddr *sa,
     left = ngx_bedrock_image_left(fe);
 
     if (left <= 0) {
-        ngx_bedrock_image_fail(fe, NGX_DECLINED,
-                               "the image was not fetched in time");
         return;
     }
 
@@ -579,10 +575,21 @@ ngx_bedrock_image_take(ngx_bedrock_image_fetch_t *fe, ngx_bedrock_fetch_t *f)
 }
 
 
+/* the time left for this image; none, and the image has failed */
+
 static ngx_msec_int_t
 ngx_bedrock_image_left(ngx_bedrock_image_fetch_t *fe)
 {
-    return (ngx_msec_int_t) (fe->deadline - ngx_current_msec);
+    ngx_msec_int_t  left;
+
+    left = (ngx_msec_int_t) (fe->deadline - ngx_current_msec);
+
+    if (left <= 0) {
+        ngx_bedrock_image_fail(fe, NGX_DECLINED,
+                               "the image was not fetched in time");
+    }
+
+    return left;
 }
 
 

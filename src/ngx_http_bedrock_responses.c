@@ -9,7 +9,6 @@
 
 #include "ngx_http_bedrock_responses.h"
 #include "ngx_http_bedrock_media.h"
-#include "ngx_http_bedrock_url.h"
 
 
 #define NGX_BEDROCK_RESPONSES_BODY_MAX  (64 * 1024 * 1024)
@@ -709,17 +708,9 @@ static ngx_int_t
 ngx_bedrock_responses_image_url(ngx_bedrock_responses_ctx_t *ctx,
     ngx_str_t *url, ngx_uint_t i, ngx_uint_t j)
 {
-    char               *msg;
-    ngx_int_t           rc;
-    ngx_str_t          *param;
-    ngx_bedrock_url_t   u;
-
-    msg = ngx_bedrock_url_parse(url, &u);
-
-    if (msg != NULL) {
-        return ngx_bedrock_responses_invalid(ctx, NGX_BEDROCK_PART_PARAM,
-                                             "%s", msg);
-    }
+    char       *msg;
+    ngx_int_t   rc;
+    ngx_str_t  *param;
 
     param = ngx_bedrock_responses_param(ctx,
                                         "input[%ui].content[%ui].image_url",
@@ -728,13 +719,10 @@ ngx_bedrock_responses_image_url(ngx_bedrock_responses_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    rc = ngx_bedrock_converse_image_url(&ctx->conv, url, param);
+    rc = ngx_bedrock_converse_image_url(&ctx->conv, url, param, &msg);
 
     if (rc == NGX_DECLINED) {
-        return ngx_bedrock_responses_invalid(ctx, NGX_BEDROCK_PART_PARAM,
-                                             "at most %d image URLs are "
-                                             "fetched for one request",
-                                             NGX_BEDROCK_IMAGE_URLS_MAX);
+        return ngx_bedrock_responses_invalid(ctx, param, "%s", msg);
     }
 
     return rc;
