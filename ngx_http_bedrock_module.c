@@ -167,6 +167,7 @@ typedef struct {
 typedef struct {
     ngx_bedrock_credentials_conf_t   credentials;
     ngx_bedrock_provider_t          *provider;  /* each worker's */
+    ngx_bedrock_sigv4_signer_t      *signer;    /* each worker's */
 #if (NGX_HTTP_SSL)
     ngx_ssl_t                       *ssl;       /* for STS over https */
     ngx_array_t                      ssl_ctxs;  /* of bedrock_ssl_ctx_t */
@@ -2460,6 +2461,7 @@ ngx_http_bedrock_create_request(ngx_http_request_t *r)
         sig.amz_date.len = NGX_BEDROCK_SIGV4_DATE_LEN;
         sig.access_key = creds->access_key;
         sig.secret_key = creds->secret_key;
+        sig.signer = bmcf->signer;
 
         /* sorted by name */
 
@@ -5009,6 +5011,18 @@ ngx_http_bedrock_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    bmcf->signer = ngx_palloc(cycle->pool, sizeof(ngx_bedrock_sigv4_signer_t));
+    if (bmcf->signer == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_bedrock_sigv4_signer_init(bmcf->signer) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "bedrock: OpenSSL has no SHA-256 or HMAC to sign with");
+        bmcf->signer = NULL;
+        return NGX_ERROR;
+    }
+
     return NGX_OK;
 }
 
@@ -5023,6 +5037,11 @@ ngx_http_bedrock_exit_process(ngx_cycle_t *cycle)
 
     if (bmcf && bmcf->provider) {
         ngx_bedrock_credentials_exit(bmcf->provider);
+    }
+
+    if (bmcf && bmcf->signer) {
+        ngx_bedrock_sigv4_signer_free(bmcf->signer);
+        bmcf->signer = NULL;
     }
 }
 

@@ -1099,8 +1099,15 @@ ngx_bedrock_jw_null_str(ngx_bedrock_jw_t *w, ngx_str_t *s)
 void
 ngx_bedrock_jw_int(ngx_bedrock_jw_t *w, ngx_int_t n)
 {
+    u_char  *p;
+    u_char   buf[NGX_INT_T_LEN];
+
+    /* yajl_gen_integer() formats with snprintf(); nginx's own is faster */
+
     if (w->rc == NGX_OK) {
-        ngx_bedrock_jw_check(w, yajl_gen_integer(w->gen, n));
+        p = ngx_sprintf(buf, "%i", n);
+        ngx_bedrock_jw_check(w, yajl_gen_number(w->gen, (char *) buf,
+                                                p - buf));
     }
 }
 

@@ -8,6 +8,11 @@
 #include <ngx_core.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+#define NGX_BEDROCK_EVP_MAC  1
+#endif
 
 #include "ngx_http_bedrock_sigv4.h"
 #include "ngx_http_bedrock_credentials.h"
@@ -44,9 +49,12 @@ static int ngx_libc_cdecl ngx_bedrock_sigv4_param_cmp(const void *one,
     const void *two);
 static int ngx_libc_cdecl ngx_bedrock_sigv4_header_cmp(const void *one,
     const void *two);
-static ngx_int_t ngx_bedrock_sha256_hex(ngx_str_t *in, u_char *hex);
-static ngx_int_t ngx_bedrock_hmac(u_char *key, size_t key_len, u_char *data,
-    size_t len, u_char *out);
+static ngx_int_t ngx_bedrock_signing_key(ngx_bedrock_sigv4_t *s,
+    ngx_str_t *date, u_char *out);
+static ngx_int_t ngx_bedrock_sha256_hex(ngx_bedrock_sigv4_signer_t *signer,
+    ngx_str_t *in, u_char *hex);
+static ngx_int_t ngx_bedrock_hmac(ngx_bedrock_sigv4_signer_t *signer,
+    u_char *key, size_t key_len, u_char *data, size_t len, u_char *out);
 static u_char *ngx_bedrock_sigv4_value(u_char *p, ngx_str_t *v);
 
 
@@ -120,8 +128,7 @@ ngx_bedrock_sigv4_sign(ngx_pool_t *pool, ngx_bedrock_sigv4_t *s,
     ngx_str_t    date, cr, sts;
     ngx_uint_t   i;
     u_char       hash[2 * NGX_BEDROCK_SHA256_LEN];
-    u_char       key[4 + NGX_BEDROCK_CREDENTIALS_SECRET_MAX];
-    u_char       k1[NGX_BEDROCK_SHA256_LEN], k2[NGX_BEDROCK_SHA256_LEN];
+    u_char       key[NGX_BEDROCK_SHA256_LEN];
     u_char       sig[NGX_BEDROCK_SHA256_LEN];
 
     if (s->amz_date.len != NGX_BEDROCK_SIGV4_DATE_LEN
@@ -214,7 +221,7 @@ ngx_bedrock_sigv4_sign(ngx_pool_t *pool, ngx_bedrock_sigv4_t *s,
     p = ngx_cpymem(p, signed_headers, signed_len);
     *p++ = '\n';
 
-    if (ngx_bedrock_sha256_hex(&s->payload, p) != NGX_OK) {
+    if (ngx_bedrock_sha256_hex(s->signer, &s->payload, p) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -225,7 +232,7 @@ ngx_bedrock_sigv4_sign(ngx_pool_t *pool, ngx_bedrock_sigv4_t *s,
 
     /* string to sign */
 
-    if (ngx_bedrock_sha256_hex(&cr, hash) != NGX_OK) {
+    if (ngx_bedrock_sha256_hex(s->signer, &cr, hash) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -248,31 +255,16 @@ ngx_bedrock_sigv4_sign(ngx_pool_t *pool, ngx_bedrock_sigv4_t *s,
 
     /* signing key and signature */
 
-    p = ngx_cpymem(key, "AWS4", 4);
-    p = ngx_cpymem(p, s->secret_key.data, s->secret_key.len);
-
-    if (ngx_bedrock_hmac(key, p - key, date.data, date.len, k1) != NGX_OK
-        || ngx_bedrock_hmac(k1, sizeof(k1), s->region.data, s->region.len,
-                            k2)
-           != NGX_OK
-        || ngx_bedrock_hmac(k2, sizeof(k2), s->service.data, s->service.len,
-                            k1)
-           != NGX_OK
-        || ngx_bedrock_hmac(k1, sizeof(k1), (u_char *) "aws4_request",
-                            sizeof("aws4_request") - 1, k2)
-           != NGX_OK
-        || ngx_bedrock_hmac(k2, sizeof(k2), sts.data, sts.len, sig)
+    if (ngx_bedrock_signing_key(s, &date, key) != NGX_OK
+        || ngx_bedrock_hmac(s->signer, key, NGX_BEDROCK_SHA256_LEN, sts.data,
+                            sts.len, sig)
            != NGX_OK)
     {
         ngx_explicit_memzero(key, sizeof(key));
-        ngx_explicit_memzero(k1, sizeof(k1));
-        ngx_explicit_memzero(k2, sizeof(k2));
         return NGX_ERROR;
     }
 
     ngx_explicit_memzero(key, sizeof(key));
-    ngx_explicit_memzero(k1, sizeof(k1));
-    ngx_explicit_memzero(k2, sizeof(k2));
 
     /* the Authorization header value */
 
@@ -617,7 +609,7 @@ ngx_bedrock_sigv4_headers(ngx_pool_t *pool, ngx_bedrock_sigv4_request_t *req,
             return NGX_ERROR;
         }
 
-        if (ngx_bedrock_sha256_hex(&req->payload, p) != NGX_OK) {
+        if (ngx_bedrock_sha256_hex(NULL, &req->payload, p) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -818,13 +810,193 @@ ngx_bedrock_sigv4_value(u_char *p, ngx_str_t *v)
 }
 
 
+/*
+ * kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service),
+ * "aws4_request"), or the signer's copy of it when it was derived from the
+ * same secret, date, region and service
+ */
+
 static ngx_int_t
-ngx_bedrock_sha256_hex(ngx_str_t *in, u_char *hex)
+ngx_bedrock_signing_key(ngx_bedrock_sigv4_t *s, ngx_str_t *date, u_char *out)
+{
+    u_char                       *p;
+    ngx_int_t                     rc;
+    ngx_bedrock_sigv4_signer_t   *sg;
+    u_char                        key[4 + NGX_BEDROCK_CREDENTIALS_SECRET_MAX];
+    u_char                        k1[NGX_BEDROCK_SHA256_LEN];
+    u_char                        k2[NGX_BEDROCK_SHA256_LEN];
+
+    sg = s->signer;
+
+    if (sg && sg->valid
+        && ngx_memcmp(sg->date, date->data, 8) == 0
+        && sg->region_len == s->region.len
+        && ngx_memcmp(sg->region, s->region.data, s->region.len) == 0
+        && sg->service_len == s->service.len
+        && ngx_memcmp(sg->service, s->service.data, s->service.len) == 0
+        && sg->secret_len == s->secret_key.len
+        && ngx_memcmp(sg->secret, s->secret_key.data, s->secret_key.len) == 0)
+    {
+        ngx_memcpy(out, sg->key, NGX_BEDROCK_SHA256_LEN);
+        return NGX_OK;
+    }
+
+    p = ngx_cpymem(key, "AWS4", 4);
+    p = ngx_cpymem(p, s->secret_key.data, s->secret_key.len);
+
+    rc = NGX_ERROR;
+
+    if (ngx_bedrock_hmac(sg, key, p - key, date->data, date->len, k1)
+        == NGX_OK
+        && ngx_bedrock_hmac(sg, k1, sizeof(k1), s->region.data,
+                            s->region.len, k2)
+           == NGX_OK
+        && ngx_bedrock_hmac(sg, k2, sizeof(k2), s->service.data,
+                            s->service.len, k1)
+           == NGX_OK
+        && ngx_bedrock_hmac(sg, k1, sizeof(k1), (u_char *) "aws4_request",
+                            sizeof("aws4_request") - 1, out)
+           == NGX_OK)
+    {
+        rc = NGX_OK;
+    }
+
+    ngx_explicit_memzero(key, sizeof(key));
+    ngx_explicit_memzero(k1, sizeof(k1));
+    ngx_explicit_memzero(k2, sizeof(k2));
+
+    if (sg == NULL || rc != NGX_OK) {
+        return rc;
+    }
+
+    /* kept for the next signature, if its scope fits */
+
+    sg->valid = 0;
+    sg->derived++;
+
+    if (s->region.len > NGX_BEDROCK_SIGV4_SCOPE_MAX
+        || s->service.len > NGX_BEDROCK_SIGV4_SCOPE_MAX
+        || s->secret_key.len > sizeof(sg->secret))
+    {
+        return NGX_OK;
+    }
+
+    ngx_explicit_memzero(sg->secret, sizeof(sg->secret));
+
+    ngx_memcpy(sg->date, date->data, 8);
+    sg->region_len = s->region.len;
+    ngx_memcpy(sg->region, s->region.data, s->region.len);
+    sg->service_len = s->service.len;
+    ngx_memcpy(sg->service, s->service.data, s->service.len);
+    sg->secret_len = s->secret_key.len;
+    ngx_memcpy(sg->secret, s->secret_key.data, s->secret_key.len);
+    ngx_memcpy(sg->key, out, NGX_BEDROCK_SHA256_LEN);
+    sg->valid = 1;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_bedrock_sigv4_signer_init(ngx_bedrock_sigv4_signer_t *signer)
+{
+#if (NGX_BEDROCK_EVP_MAC)
+    EVP_MAC     *mac;
+    OSSL_PARAM   params[2];
+#endif
+
+    ngx_memzero(signer, sizeof(ngx_bedrock_sigv4_signer_t));
+
+    signer->md = EVP_MD_CTX_new();
+    if (signer->md == NULL) {
+        return NGX_ERROR;
+    }
+
+#if (NGX_BEDROCK_EVP_MAC)
+
+    signer->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (signer->sha256 == NULL) {
+        ngx_bedrock_sigv4_signer_free(signer);
+        return NGX_ERROR;
+    }
+
+    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (mac == NULL) {
+        ngx_bedrock_sigv4_signer_free(signer);
+        return NGX_ERROR;
+    }
+
+    signer->mac = EVP_MAC_CTX_new(mac);
+
+    /* the context holds its own reference */
+    EVP_MAC_free(mac);
+
+    if (signer->mac == NULL) {
+        ngx_bedrock_sigv4_signer_free(signer);
+        return NGX_ERROR;
+    }
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                 (char *) "SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+
+    if (EVP_MAC_CTX_set_params(signer->mac, params) != 1) {
+        ngx_bedrock_sigv4_signer_free(signer);
+        return NGX_ERROR;
+    }
+
+#endif
+
+    return NGX_OK;
+}
+
+
+void
+ngx_bedrock_sigv4_signer_free(ngx_bedrock_sigv4_signer_t *signer)
+{
+    if (signer->md) {
+        EVP_MD_CTX_free(signer->md);
+    }
+
+#if (NGX_BEDROCK_EVP_MAC)
+    if (signer->sha256) {
+        EVP_MD_free(signer->sha256);
+    }
+
+    if (signer->mac) {
+        EVP_MAC_CTX_free(signer->mac);
+    }
+#endif
+
+    ngx_explicit_memzero(signer, sizeof(ngx_bedrock_sigv4_signer_t));
+}
+
+
+static ngx_int_t
+ngx_bedrock_sha256_hex(ngx_bedrock_sigv4_signer_t *signer, ngx_str_t *in,
+    u_char *hex)
 {
     u_char        md[EVP_MAX_MD_SIZE];
     unsigned int  len;
 
-    if (EVP_Digest(in->data, in->len, md, &len, EVP_sha256(), NULL) != 1) {
+    if (signer == NULL) {
+        if (EVP_Digest(in->data, in->len, md, &len, EVP_sha256(), NULL)
+            != 1)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (EVP_DigestInit_ex(signer->md,
+#if (NGX_BEDROCK_EVP_MAC)
+                                 signer->sha256,
+#else
+                                 EVP_sha256(),
+#endif
+                                 NULL)
+               != 1
+               || EVP_DigestUpdate(signer->md, in->data, in->len) != 1
+               || EVP_DigestFinal_ex(signer->md, md, &len) != 1)
+    {
         return NGX_ERROR;
     }
 
@@ -835,10 +1007,26 @@ ngx_bedrock_sha256_hex(ngx_str_t *in, u_char *hex)
 
 
 static ngx_int_t
-ngx_bedrock_hmac(u_char *key, size_t key_len, u_char *data, size_t len,
-    u_char *out)
+ngx_bedrock_hmac(ngx_bedrock_sigv4_signer_t *signer, u_char *key,
+    size_t key_len, u_char *data, size_t len, u_char *out)
 {
     unsigned int  out_len;
+#if (NGX_BEDROCK_EVP_MAC)
+    size_t        mac_len;
+
+    if (signer) {
+        if (EVP_MAC_init(signer->mac, key, key_len, NULL) != 1
+            || EVP_MAC_update(signer->mac, data, len) != 1
+            || EVP_MAC_final(signer->mac, out, &mac_len,
+                             NGX_BEDROCK_SHA256_LEN)
+               != 1)
+        {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+#endif
 
     if (HMAC(EVP_sha256(), key, (int) key_len, data, len, out, &out_len)
         == NULL)

@@ -27,6 +27,37 @@ typedef struct {
 } ngx_bedrock_sigv4_header_t;
 
 
+/*
+ * A worker's signing state, kept by the caller from one signature to the
+ * next: SHA-256 and HMAC fetched once with their contexts (OpenSSL 3's
+ * one-shot calls fetch them again each time, under a lock), and the last
+ * signing key with what it was derived from, so that the four HMACs of
+ * the derivation run once a day per secret, region and service.  The
+ * secret is kept to tell when credentials change; the free wipes it.
+ */
+
+#define NGX_BEDROCK_SIGV4_SCOPE_MAX  64
+
+typedef struct {
+    void                     *md;       /* EVP_MD_CTX */
+    void                     *sha256;   /* EVP_MD, fetched */
+    void                     *mac;      /* EVP_MAC_CTX, HMAC-SHA256 */
+
+    /* the cached signing key and what it is for */
+    ngx_uint_t                valid;
+    u_char                    date[8];
+    size_t                    region_len;
+    u_char                    region[NGX_BEDROCK_SIGV4_SCOPE_MAX];
+    size_t                    service_len;
+    u_char                    service[NGX_BEDROCK_SIGV4_SCOPE_MAX];
+    size_t                    secret_len;
+    u_char                    secret[256];  /* CREDENTIALS_SECRET_MAX */
+    u_char                    key[32];
+
+    ngx_uint_t                derived;  /* keys derived, for the tests */
+} ngx_bedrock_sigv4_signer_t;
+
+
 typedef struct {
     ngx_str_t                 method;
     ngx_str_t                 path;     /* as sent on the wire (encoded) */
@@ -41,6 +72,8 @@ typedef struct {
 
     ngx_str_t                 access_key;
     ngx_str_t                 secret_key;
+
+    ngx_bedrock_sigv4_signer_t *signer; /* NULL: nothing kept or reused */
 
     /* results, for tests and debugging */
     ngx_str_t                 canonical_request;
@@ -70,6 +103,8 @@ typedef struct {
 } ngx_bedrock_sigv4_request_t;
 
 
+ngx_int_t ngx_bedrock_sigv4_signer_init(ngx_bedrock_sigv4_signer_t *signer);
+void ngx_bedrock_sigv4_signer_free(ngx_bedrock_sigv4_signer_t *signer);
 void ngx_bedrock_sigv4_date(time_t t, u_char *buf);
 ngx_int_t ngx_bedrock_sigv4_canonicalize(ngx_pool_t *pool,
     ngx_bedrock_sigv4_request_t *req, ngx_bedrock_sigv4_t *s);

@@ -63,11 +63,136 @@ static void ngx_unit_sigv4_header(ngx_str_t *text, char *name,
     ngx_str_t *value);
 static void ngx_unit_sigv4_module(void);
 static void ngx_unit_sigv4_canonical(void);
+static void ngx_unit_sigv4_cache(void);
+static ngx_bedrock_sigv4_signer_t *ngx_unit_sigv4_signer(void);
 static void ngx_unit_sigv4_default(ngx_unit_sigv4_context_t *ctx);
 
 
 #define NGX_UNIT_SIGV4_AWS_CASES      38
 #define NGX_UNIT_SIGV4_CLASSIC_CASES  31
+
+
+/* one signer for every case, as a worker has */
+
+static ngx_bedrock_sigv4_signer_t *
+ngx_unit_sigv4_signer(void)
+{
+    static ngx_uint_t                  ready;
+    static ngx_bedrock_sigv4_signer_t  signer;
+
+    if (!ready) {
+        if (ngx_bedrock_sigv4_signer_init(&signer) != NGX_OK) {
+            return NULL;
+        }
+
+        ready = 1;
+    }
+
+    return &signer;
+}
+
+
+/*
+ * The signer's key cache: the same secret, date, region and service reuse
+ * the key; a change of any derives a new one, and every signature equals
+ * the one made without a signer
+ */
+
+static void
+ngx_unit_sigv4_cache(void)
+{
+    char                        *name;
+    ngx_str_t                    auth, plain, failure;
+    ngx_uint_t                   i, derived;
+    ngx_pool_t                  *pool;
+    ngx_bedrock_sigv4_t          s;
+    ngx_bedrock_sigv4_header_t   headers[2];
+    ngx_bedrock_sigv4_signer_t   signer;
+
+    static struct {
+        char        *date;
+        char        *region;
+        char        *secret;
+        ngx_uint_t   derives;
+    } steps[] = {
+        { "20261203T120000Z", "us-east-1", "secret-one", 1 },
+        { "20261203T120001Z", "us-east-1", "secret-one", 0 },
+        { "20261203T235959Z", "us-east-1", "secret-one", 0 },
+        { "20261203T235959Z", "us-east-1", "secret-two", 1 },
+        { "20261203T235959Z", "us-east-1", "secret-one", 1 },
+        { "20261204T000000Z", "us-east-1", "secret-one", 1 },
+        { "20261204T000000Z", "eu-west-1", "secret-one", 1 },
+        { "20261204T000001Z", "eu-west-1", "secret-one", 0 },
+    };
+
+    name = "sigv4/signer-key-cache";
+    pool = ngx_unit_pool();
+    ngx_str_null(&failure);
+
+    if (ngx_bedrock_sigv4_signer_init(&signer) != NGX_OK) {
+        ngx_unit_fail(name, "ngx_bedrock_sigv4_signer_init() failed");
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        ngx_memzero(&s, sizeof(ngx_bedrock_sigv4_t));
+
+        ngx_str_set(&s.method, "POST");
+        ngx_str_set(&s.path, "/model/m/converse");
+        ngx_str_set(&s.payload, "{}");
+        ngx_str_set(&s.service, "bedrock");
+        ngx_str_set(&s.access_key, "AKIDEXAMPLE");
+        s.region.data = (u_char *) steps[i].region;
+        s.region.len = ngx_strlen(steps[i].region);
+        s.secret_key.data = (u_char *) steps[i].secret;
+        s.secret_key.len = ngx_strlen(steps[i].secret);
+        s.amz_date.data = (u_char *) steps[i].date;
+        s.amz_date.len = NGX_BEDROCK_SIGV4_DATE_LEN;
+
+        ngx_str_set(&headers[0].name, "host");
+        ngx_str_set(&headers[0].value, "bedrock-runtime.example");
+        ngx_str_set(&headers[1].name, "x-amz-date");
+        headers[1].value = s.amz_date;
+        s.headers = headers;
+        s.nheaders = 2;
+
+        if (ngx_bedrock_sigv4_sign(pool, &s, &plain) != NGX_OK) {
+            ngx_unit_note(pool, &failure, "step %ui: signing failed", i);
+            break;
+        }
+
+        derived = signer.derived;
+        s.signer = &signer;
+
+        if (ngx_bedrock_sigv4_sign(pool, &s, &auth) != NGX_OK) {
+            ngx_unit_note(pool, &failure, "step %ui: signing failed", i);
+            break;
+        }
+
+        if (signer.derived - derived != steps[i].derives) {
+            ngx_unit_note(pool, &failure, "step %ui: %ui keys derived, not "
+                          "%ui", i, signer.derived - derived,
+                          steps[i].derives);
+        }
+
+        ngx_unit_compare(pool, &failure, "Authorization", &auth, &plain);
+    }
+
+    ngx_bedrock_sigv4_signer_free(&signer);
+
+    for (i = 0; i < sizeof(signer); i++) {
+        if (((u_char *) &signer)[i] != 0) {
+            ngx_unit_note(pool, &failure, "the free left the signer's "
+                          "memory unwiped");
+            break;
+        }
+    }
+
+    (void) ngx_unit_result(name, &failure);
+
+    ngx_destroy_pool(pool);
+}
 
 
 void
@@ -79,6 +204,7 @@ ngx_unit_sigv4(void)
 
     ngx_unit_sigv4_module();
     ngx_unit_sigv4_canonical();
+    ngx_unit_sigv4_cache();
 
     if (ngx_unit_vectors == NULL) {
         ngx_unit_skip("sigv4/aws-c-auth", NGX_UNIT_SIGV4_AWS_CASES,
@@ -308,6 +434,24 @@ ngx_unit_sigv4_run(ngx_pool_t *pool, ngx_unit_sigv4_case_t *c,
                      &c->sts);
     ngx_unit_compare(pool, &failure, "Authorization", &auth,
                      &c->authorization);
+
+    /*
+     * and with the worker's signer, shared by every case: its key cache
+     * hits where cases share a secret, date and scope, and misses where
+     * they do not
+     */
+
+    s.signer = ngx_unit_sigv4_signer();
+
+    if (s.signer == NULL
+        || ngx_bedrock_sigv4_sign(pool, &s, &auth) != NGX_OK)
+    {
+        ngx_unit_note(pool, &failure, "signing with a signer failed");
+
+    } else {
+        ngx_unit_compare(pool, &failure, "Authorization with a signer",
+                         &auth, &c->authorization);
+    }
 
     if (c->signature.len) {
         p = ngx_strlcasestrn(auth.data, auth.data + auth.len,
