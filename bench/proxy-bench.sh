@@ -13,11 +13,13 @@
 #     SigV4 with throw-away keys), Chat Completions, Anthropic Messages and
 #     Responses requests for a Nova model, plain and streamed.
 # Then drives each with wrk (-t1, Debian's package, installed if missing)
-# and prints requests/s, mean and p99 latency, and the ratio of each of the
-# module's paths to proxy_pass of the same upstream answer (plain answers
-# to proxy_pass of the JSON, streams to proxy_pass of the raw event-stream
-# bytes). It prints figures; it is not a test and asserts nothing beyond
-# every answer being a 200.
+# and prints requests/s, mean and p99 latency, the front worker's CPU time
+# per request (user + system, from /proc: steadier than requests/s on a
+# shared machine), and the ratios of each of the module's paths to
+# proxy_pass of the same upstream answer (plain answers to proxy_pass of
+# the JSON, streams to proxy_pass of the raw event-stream bytes). It
+# prints figures; it is not a test and asserts nothing beyond every answer
+# being a 200.
 #
 # --only: a comma-separated subset of proxy,proxy-stream,chat,chat-stream,
 # messages,messages-stream,responses,responses-stream.
@@ -231,29 +233,43 @@ do
     fi
 done
 
-declare -A rate mean p99 errors
+declare -A rate mean p99 errors cpu
+
+# the worker's CPU time (user + system), in clock ticks
+ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
 
 run() {
-    local name=$1 p=$2
+    local name=$1 p=$2 master=$3 worker before after reqs
     if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then
         return
     fi
+    worker=$(pgrep -P "$master" | head -1)
+    before=$(ticks "$worker")
     wrk -t1 -c"$connections" -d"$duration" -s "$dir/$name.lua" \
         "http://127.0.0.1:$p" >"$dir/$name.out" 2>&1 || die "wrk failed on $name"
-    read -r _ rate[$name] mean[$name] p99[$name] errors[$name] _ \
+    after=$(ticks "$worker")
+    read -r _ rate[$name] mean[$name] p99[$name] errors[$name] reqs \
         < <(grep '^BENCH' "$dir/$name.out")
+    cpu[$name]=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" \
+                     -v n="$reqs" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
 }
 
 # interleaved, so that a noisy moment does not fall on one side only
 for name in proxy chat messages responses proxy-stream chat-stream \
             messages-stream responses-stream
 do
-    case $name in proxy*) run "$name" "$proxy" ;; *) run "$name" "$gw" ;; esac
+    case $name in
+        proxy*) run "$name" "$proxy" "${pids[1]}" ;;
+        *) run "$name" "$gw" "${pids[2]}" ;;
+    esac
 done
 
 echo "proxy-bench: wrk -t1 -c$connections -d$duration, one nginx worker each," \
      "$(nproc) cores, nginx $("$nginx" -v 2>&1 | sed 's|.*/||')"
-printf '%-18s %10s %10s %10s %7s %s\n' path 'req/s' 'mean ms' 'p99 ms' errors ratio
+printf '%-18s %9s %8s %8s %6s %8s  %s\n' path 'req/s' 'mean ms' 'p99 ms' \
+    errors 'CPU us' 'ratio to proxy_pass: req/s, CPU per request'
 for name in proxy chat messages responses proxy-stream chat-stream \
             messages-stream responses-stream
 do
@@ -266,9 +282,11 @@ do
     ratio=""
     if [ -n "$base" ] && [ -n "${rate[$base]:-}" ]; then
         ratio=$(awk -v a="${rate[$name]}" -v b="${rate[$base]}" \
-                    'BEGIN { printf "%.2fx %s", a / b, "" }')
-        ratio="$ratio(of $base)"
+                    -v c="${cpu[$name]}" -v d="${cpu[$base]}" \
+                    'BEGIN { printf "%.2fx, %.2fx", a / b, c / d }')
+        ratio="$ratio (of $base)"
     fi
-    printf '%-18s %10s %10s %10s %7s %s\n' "$name" "${rate[$name]}" \
-        "${mean[$name]}" "${p99[$name]}" "${errors[$name]}" "$ratio"
+    printf '%-18s %9s %8s %8s %6s %8s  %s\n' "$name" "${rate[$name]}" \
+        "${mean[$name]}" "${p99[$name]}" "${errors[$name]}" "${cpu[$name]}" \
+        "$ratio"
 done
