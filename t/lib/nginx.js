@@ -106,12 +106,13 @@ async function allocatePlaceholders(texts, dir, ports) {
 
 function renderConfig(dir, {
     http = '', main = '', errorLogLevel = DEFAULT_LOG_LEVEL, noModule = false, workerConnections = 256,
+    workerProcesses = 1,
 }) {
     return [
         noModule ? '' : `load_module ${MODULE_PATH};`,
         'daemon on;',
         'master_process on;',
-        'worker_processes 1;',
+        `worker_processes ${workerProcesses};`,
         `error_log ${dir}/error.log ${errorLogLevel};`,
         `pid ${dir}/nginx.pid;`,
         main,
@@ -186,7 +187,7 @@ function badLogLines(log) {
 
 /**
  * startNginx({ http, main, env, errorLogLevel = 'info', noModule = false,
- *              workerConnections = 256 })
+ *              workerConnections = 256, workerProcesses = 1 })
  * `http` goes inside http{}, `main` at the top level. %%PORT%%, %%PORT2%%...
  * become free ports and %%DIR%% the prefix dir. `env` is the whole
  * environment of nginx besides PATH.
