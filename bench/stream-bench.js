@@ -113,8 +113,13 @@ function startFakeProcess(opts) {
 // worker may not open that many (the hard limit, which an nginx without
 // CAP_SYS_RESOURCE cannot raise), the memory mode spreads the streams over
 // more workers with reuseport.
+let hardNofile = null;
+
 function connectionLimits(opts) {
-    const hard = Number(execFileSync('/bin/sh', ['-c', 'ulimit -Hn']).toString().trim()) || 16384;
+    if (hardNofile === null) {
+        hardNofile = Number(execFileSync('/bin/sh', ['-c', 'ulimit -Hn']).toString().trim()) || 16384;
+    }
+    const hard = hardNofile;
     const nofile = Math.min(hard, Math.max(16384, 2 * opts.hold + 512));
     const workerProcesses = Math.ceil((2 * opts.hold + 512) / nofile);
     return {
@@ -176,12 +181,9 @@ async function startProxyNginx(fakePort, opts) {
 }
 
 function workerPid(masterPid) {
-    const listed = `/proc/${masterPid}/task/${masterPid}/children`;
-    if (fs.existsSync(listed)) {
-        const pids = fs.readFileSync(listed, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-        if (pids.length > 0) {
-            return pids[0];
-        }
+    const pids = childPids(masterPid);
+    if (pids.length > 0) {
+        return pids[0];
     }
     for (const entry of fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
         try {
@@ -206,8 +208,12 @@ function totalRssKb(masterPid) {
     return [masterPid, ...childPids(masterPid)].reduce((kb, pid) => kb + rssKb(pid), 0);
 }
 
+/** The master's children, from /proc ([] where the kernel does not list them). */
 function childPids(masterPid) {
     const listed = `/proc/${masterPid}/task/${masterPid}/children`;
+    if (!fs.existsSync(listed)) {
+        return [];
+    }
     return fs.readFileSync(listed, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
 }
 
