@@ -32,6 +32,12 @@
 /* the size of the buffers SSE events are written into */
 #define NGX_HTTP_BEDROCK_SSE_BUF       4096
 
+/*
+ * A stream's pool for one upstream read's events: created when the read
+ * starts, destroyed when it ends, so an idle stream holds none
+ */
+#define NGX_HTTP_BEDROCK_SCRATCH_SIZE  4096
+
 /* the pool a request or an answer is parsed in, freed right after */
 #define NGX_HTTP_BEDROCK_TEMP_POOL_SIZE  16384
 
@@ -229,7 +235,7 @@ typedef struct {
     ngx_bedrock_es_decoder_t       decoder;
     ngx_bedrock_events_t           events;   /* ConverseStream's */
     ngx_bedrock_stream_t           stream;
-    ngx_pool_t                    *scratch;  /* reset after each event */
+    ngx_pool_t                    *scratch;  /* one read's; see above */
 
     /* for the log */
     ngx_str_t                      stop_reason;
@@ -257,6 +263,7 @@ typedef struct {
     unsigned                       stream_done:1;
     unsigned                       routed:1;
     unsigned                       blind:1;   /* native: stop decoding */
+    unsigned                       stream_ready:1;
 } ngx_http_bedrock_ctx_t;
 
 
@@ -351,6 +358,11 @@ static ngx_uint_t ngx_http_bedrock_has_header(ngx_http_request_t *r,
 static ngx_int_t ngx_http_bedrock_filter_init(void *data);
 static ngx_int_t ngx_http_bedrock_filter(void *data, ssize_t bytes);
 static ngx_int_t ngx_http_bedrock_stream_filter(void *data, ssize_t bytes);
+static ngx_int_t ngx_http_bedrock_stream_read(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ssize_t bytes);
+static ngx_int_t ngx_http_bedrock_scratch(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx);
+static void ngx_http_bedrock_scratch_free(void *data);
 static ngx_int_t ngx_http_bedrock_stream_feed(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, u_char *data, size_t len);
 static ngx_int_t ngx_http_bedrock_stream_exception(ngx_http_request_t *r,
@@ -3373,26 +3385,29 @@ ngx_http_bedrock_stream_start(ngx_http_request_t *r, ngx_http_upstream_t *u,
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
 
-    if (ctx->scratch == NULL) {
+    if (!ctx->stream_ready) {
+
+        /* a scratch pool a request that ends mid-read leaves behind */
+
         cln = ngx_pool_cleanup_add(r->pool, 0);
         if (cln == NULL) {
             return NGX_ERROR;
         }
 
-        ctx->scratch = ngx_create_pool(NGX_HTTP_BEDROCK_SSE_BUF,
-                                       r->connection->log);
-        if (ctx->scratch == NULL) {
+        cln->handler = ngx_http_bedrock_scratch_free;
+        cln->data = ctx;
+
+        if (ngx_bedrock_events_init(&ctx->events, r->pool) != NGX_OK) {
             return NGX_ERROR;
         }
 
-        cln->handler = (ngx_pool_cleanup_pt) ngx_destroy_pool;
-        cln->data = ctx->scratch;
-
-        if (ngx_bedrock_events_init(&ctx->events, r->pool) != NGX_OK
-            || ngx_bedrock_responses_init(&ctx->rstream, r->pool) != NGX_OK)
+        if (ctx->call == ngx_http_bedrock_call_responses
+            && ngx_bedrock_responses_init(&ctx->rstream, r->pool) != NGX_OK)
         {
             return NGX_ERROR;
         }
+
+        ctx->stream_ready = 1;
     }
 
     ctx->decoder.pool = r->pool;
@@ -3564,21 +3579,73 @@ ngx_http_bedrock_filter(void *data, ssize_t bytes)
 }
 
 
+/*
+ * A read of the stream: its events are translated in a scratch pool that
+ * lives for this read only.  Thousands of streams wait between reads, and
+ * hold nothing there but their decoder's state.
+ */
+
 static ngx_int_t
 ngx_http_bedrock_stream_filter(void *data, ssize_t bytes)
 {
     ngx_http_request_t  *r = data;
 
-    size_t                   size;
     ngx_int_t                rc;
-    ngx_str_t                piece;
-    ngx_buf_t               *b;
-    ngx_bedrock_error_t      err;
-    ngx_http_upstream_t     *u;
     ngx_http_bedrock_ctx_t  *ctx;
 
-    u = r->upstream;
     ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    if (ngx_http_bedrock_scratch(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_bedrock_stream_read(r, ctx, bytes);
+
+    ngx_http_bedrock_scratch_free(ctx);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_scratch(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx)
+{
+    if (ctx->scratch == NULL) {
+        ctx->scratch = ngx_create_pool(NGX_HTTP_BEDROCK_SCRATCH_SIZE,
+                                       r->connection->log);
+        if (ctx->scratch == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_bedrock_scratch_free(void *data)
+{
+    ngx_http_bedrock_ctx_t  *ctx = data;
+
+    if (ctx->scratch) {
+        ngx_destroy_pool(ctx->scratch);
+        ctx->scratch = NULL;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_stream_read(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ssize_t bytes)
+{
+    size_t                size;
+    ngx_int_t             rc;
+    ngx_str_t             piece;
+    ngx_buf_t            *b;
+    ngx_bedrock_error_t   err;
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
 
     b = &u->buffer;
     b->pos = b->last;
@@ -4145,6 +4212,12 @@ ngx_http_bedrock_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
                               "upstream_error",
                               "The connection to Bedrock ended before the "
                               "answer was complete.");
+    }
+
+    /* the request pool's cleanup destroys this scratch pool */
+
+    if (ngx_http_bedrock_scratch(r, ctx) != NGX_OK) {
+        return;
     }
 
     if (ngx_http_bedrock_stream_finish(r, ctx,
