@@ -22,6 +22,7 @@
 #include "ngx_http_bedrock_eventstream.h"
 #include "ngx_http_bedrock_stream.h"
 #include "ngx_http_bedrock_image.h"
+#include "ngx_http_bedrock_metrics.h"
 
 
 #define NGX_HTTP_BEDROCK_MODEL_ID_MAX  2048
@@ -179,6 +180,8 @@ typedef struct {
     ngx_array_t                      ssl_ctxs;  /* of bedrock_ssl_ctx_t */
     ngx_array_t                      fetch_ssl; /* of bedrock_ssl_ctx_t */
 #endif
+    ngx_shm_zone_t                  *metrics;   /* bedrock_metrics_zone */
+    ngx_uint_t                       metrics_served;
 } ngx_http_bedrock_main_conf_t;
 
 
@@ -241,6 +244,8 @@ typedef struct {
     ngx_str_t                      stop_reason;
     ngx_bedrock_usage_t            usage;
     ngx_str_t                      ttft;
+    ngx_str_t                      error;    /* the gateway's error code */
+    ngx_shm_zone_t                *streams;  /* counted as open there */
 
     ngx_str_t                      error_body;
 
@@ -268,6 +273,10 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_bedrock_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_bedrock_metrics_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_bedrock_log_handler(ngx_http_request_t *r);
+static void ngx_http_bedrock_note_error(ngx_http_bedrock_ctx_t *ctx,
+    ngx_bedrock_error_t *err);
 static ngx_int_t ngx_http_bedrock_route(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, ngx_str_t *model);
 static ngx_table_elt_t *ngx_http_bedrock_find_header(ngx_list_t *headers,
@@ -363,6 +372,7 @@ static ngx_int_t ngx_http_bedrock_stream_read(ngx_http_request_t *r,
 static ngx_int_t ngx_http_bedrock_scratch(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx);
 static void ngx_http_bedrock_scratch_free(void *data);
+static void ngx_http_bedrock_stream_cleanup(void *data);
 static ngx_int_t ngx_http_bedrock_stream_feed(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, u_char *data, size_t len);
 static ngx_int_t ngx_http_bedrock_stream_exception(ngx_http_request_t *r,
@@ -423,6 +433,10 @@ static char *ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
 static ngx_int_t ngx_http_bedrock_set_endpoint(ngx_conf_t *cf,
     ngx_http_bedrock_loc_conf_t *conf);
+static char *ngx_http_bedrock_metrics_zone(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_bedrock_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_bedrock_pass(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_bedrock_model_map(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -499,6 +513,20 @@ static ngx_command_t  ngx_http_bedrock_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_bedrock_credentials,
       NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("bedrock_metrics_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_bedrock_metrics_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("bedrock_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_bedrock_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -3379,9 +3407,10 @@ static ngx_int_t
 ngx_http_bedrock_stream_start(ngx_http_request_t *r, ngx_http_upstream_t *u,
     ngx_http_bedrock_ctx_t *ctx)
 {
-    ngx_str_t                     value;
-    ngx_pool_cleanup_t           *cln;
-    ngx_http_bedrock_loc_conf_t  *blcf;
+    ngx_str_t                      value;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_bedrock_loc_conf_t   *blcf;
+    ngx_http_bedrock_main_conf_t  *bmcf;
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
 
@@ -3394,8 +3423,15 @@ ngx_http_bedrock_stream_start(ngx_http_request_t *r, ngx_http_upstream_t *u,
             return NGX_ERROR;
         }
 
-        cln->handler = ngx_http_bedrock_scratch_free;
+        cln->handler = ngx_http_bedrock_stream_cleanup;
         cln->data = ctx;
+
+        bmcf = ngx_http_get_module_main_conf(r, ngx_http_bedrock_module);
+
+        if (bmcf->metrics && r == r->main) {
+            ngx_bedrock_metrics_streams(bmcf->metrics, 1);
+            ctx->streams = bmcf->metrics;
+        }
 
         if (ngx_bedrock_events_init(&ctx->events, r->pool) != NGX_OK) {
             return NGX_ERROR;
@@ -3630,6 +3666,22 @@ ngx_http_bedrock_scratch_free(void *data)
     if (ctx->scratch) {
         ngx_destroy_pool(ctx->scratch);
         ctx->scratch = NULL;
+    }
+}
+
+
+/* the stream's request ends: a scratch pool left mid-read, the gauge */
+
+static void
+ngx_http_bedrock_stream_cleanup(void *data)
+{
+    ngx_http_bedrock_ctx_t  *ctx = data;
+
+    ngx_http_bedrock_scratch_free(ctx);
+
+    if (ctx->streams) {
+        ngx_bedrock_metrics_streams(ctx->streams, -1);
+        ctx->streams = NULL;
     }
 }
 
@@ -3952,6 +4004,10 @@ ngx_http_bedrock_stream_finish(ngx_http_request_t *r,
     ctx->stream_done = 1;
     r->upstream->length = 0;
 
+    if (err && ctx->call == ngx_http_bedrock_call_native) {
+        ngx_http_bedrock_note_error(ctx, err);
+    }
+
     ngx_http_bedrock_stream_log(r, ctx);
 
     /* Bedrock's own clients read Bedrock's stream, with nothing added */
@@ -4027,6 +4083,8 @@ ngx_http_bedrock_stream_finish(ngx_http_request_t *r,
                               "was complete.");
         err = &incomplete;
     }
+
+    ngx_http_bedrock_note_error(ctx, err);
 
     r->upstream->keepalive = 0;
 
@@ -4562,6 +4620,8 @@ ngx_http_bedrock_render_error(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    ngx_http_bedrock_note_error(ctx, err);
+
     if (ctx->dialect == NGX_BEDROCK_DIALECT_ANTHROPIC) {
 
         /* Anthropic says "overloaded" where Bedrock says "unavailable" */
@@ -4970,6 +5030,144 @@ ngx_http_bedrock_usage_variable(ngx_http_request_t *r,
 }
 
 
+/*
+ * What a failed call counts as in bedrock_errors_total: Bedrock's error
+ * type, kept in ctx->aws_type, else the gateway's own code
+ */
+
+static void
+ngx_http_bedrock_note_error(ngx_http_bedrock_ctx_t *ctx,
+    ngx_bedrock_error_t *err)
+{
+    ctx->error = err->code.len ? err->code : err->type;
+}
+
+
+/* bedrock_metrics: the zone's series, summed over the workers */
+
+static ngx_int_t
+ngx_http_bedrock_metrics_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                      rc;
+    ngx_buf_t                     *b;
+    ngx_str_t                      text;
+    ngx_chain_t                    out;
+    ngx_http_bedrock_main_conf_t  *bmcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bedrock_module);
+
+    if (ngx_bedrock_metrics_text(bmcf->metrics, r->pool, &text) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = text.len;
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = text.data;
+    b->last = text.data + text.len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* the log phase: a bedrock_pass location's request, counted */
+
+static ngx_int_t
+ngx_http_bedrock_log_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                      ttft;
+    ngx_time_t                    *tp;
+    ngx_msec_int_t                 ms;
+    ngx_http_bedrock_ctx_t        *ctx;
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_bedrock_metrics_call_t     call;
+    ngx_http_bedrock_loc_conf_t   *blcf;
+    ngx_http_bedrock_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bedrock_module);
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+
+    if (bmcf->metrics == NULL || blcf->pass != 1) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    ngx_memzero(&call, sizeof(ngx_bedrock_metrics_call_t));
+
+    call.location = clcf->name;
+    call.status = r->headers_out.status;
+    call.ttft = -1;
+
+    tp = ngx_timeofday();
+    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
+                           + (tp->msec - r->start_msec));
+    call.duration = ngx_max(ms, 0);
+
+    if (ctx) {
+
+        /* a name the map refused is no label: the client chose it */
+
+        if (ctx->model_id.len) {
+            call.model = ctx->model;
+        }
+
+        call.error = ctx->aws_type.len ? ctx->aws_type : ctx->error;
+
+        if (ctx->has_usage) {
+            call.has_usage = 1;
+            call.tokens[0] = ctx->usage.input;
+            call.tokens[1] = ctx->usage.output;
+            call.tokens[2] = ctx->usage.cache_read;
+            call.tokens[3] = ctx->usage.cache_write;
+        }
+
+        if (ctx->ttft.len) {
+            ttft = ngx_atoi(ctx->ttft.data, ctx->ttft.len);
+            call.ttft = (ttft == NGX_ERROR) ? -1 : ttft;
+        }
+    }
+
+    if (ngx_bedrock_metrics_count(bmcf->metrics, r->pool, &call) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_bedrock_add_variables(ngx_conf_t *cf)
 {
@@ -4992,19 +5190,41 @@ ngx_http_bedrock_add_variables(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_bedrock_init(ngx_conf_t *cf)
 {
+    ngx_http_handler_pt           *h;
+    ngx_http_core_main_conf_t     *cmcf;
+    ngx_http_bedrock_main_conf_t  *bmcf;
 #if (NGX_HTTP_SSL)
     ngx_str_t                      empty = ngx_string("");
-    ngx_http_bedrock_main_conf_t  *bmcf;
-
-    /* TLS for the credentials endpoints (STS): the system's CAs, verified */
+#endif
 
     bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_bedrock_module);
+
+#if (NGX_HTTP_SSL)
+
+    /* TLS for the credentials endpoints (STS): the system's CAs, verified */
 
     bmcf->ssl = ngx_http_bedrock_fetch_ssl(cf, &empty);
     if (bmcf->ssl == NULL) {
         return NGX_ERROR;
     }
 #endif
+
+    if (bmcf->metrics_served && bmcf->metrics == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"bedrock_metrics\" needs a \"bedrock_metrics_zone\"");
+        return NGX_ERROR;
+    }
+
+    if (bmcf->metrics) {
+        cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        *h = ngx_http_bedrock_log_handler;
+    }
 
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_bedrock_header_filter;
@@ -5879,6 +6099,66 @@ ngx_http_bedrock_set_ssl(ngx_conf_t *cf, ngx_http_bedrock_loc_conf_t *blcf)
 }
 
 #endif
+
+
+static char *
+ngx_http_bedrock_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_bedrock_main_conf_t *bmcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    if (bmcf->metrics) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[2]);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    bmcf->metrics = ngx_bedrock_metrics_zone(cf, &value[1], size,
+                                             &ngx_http_bedrock_module);
+    if (bmcf->metrics == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_bedrock_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_bedrock_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_bedrock_module);
+    bmcf->metrics_served = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = ngx_http_bedrock_metrics_handler;
+
+    return NGX_CONF_OK;
+}
 
 
 static char *

@@ -485,7 +485,7 @@ async function main() {
         console.log(`nginx worker ${worker}: RSS ${idleKb} kB idle, ${warmKb} kB after warm-up\n`);
 
         const rows = [['clients', 'path', 'streams', 'errors', 'streams/s', 'ttft p50 ms', 'ttft p99 ms',
-            'worker RSS peak kB', 'worker CPU s']];
+            'worker RSS peak kB', 'worker CPU s', 'CPU us per event']];
         for (const clients of opts.clients) {
             const streams = Math.max(clients * opts.rounds, opts.minStreams);
             for (const [name, one] of Object.entries(paths)) {
@@ -494,8 +494,11 @@ async function main() {
                 const r = await runLevel(one, clients, streams);
                 const peak = stop();
                 const viaNginx = name === 'nginx';
+                // the frames of every stream run, each one event-stream message in and one event out
+                const used = cpuSeconds(worker) - cpu;
                 rows.push([clients, name, r.streams, r.errors, r.rps.toFixed(1), r.p50.toFixed(1), r.p99.toFixed(1),
-                    viaNginx ? peak : '-', viaNginx ? (cpuSeconds(worker) - cpu).toFixed(2) : '-']);
+                    viaNginx ? peak : '-', viaNginx ? used.toFixed(2) : '-',
+                    viaNginx ? (used * 1e6 / (r.streams * frames.length)).toFixed(1) : '-']);
                 console.error(`  ${clients} clients via ${name}: ${r.seconds.toFixed(1)} s`);
             }
         }

@@ -88,6 +88,8 @@ function bedrockLocation(prefix, { pass, region = 'us-east-1', models = MODELS, 
  *                 (default: one /v1/ location mapping MODELS)
  *   http: extra text for http{} (or a function of the fake returning it)
  *   env: extra env for nginx; errorLogLevel
+ *   workerProcesses: nginx's (default 1); listen: parameters of the listen
+ *                 line, e.g. 'reuseport'
  *   main: main-level text (default: the env directives)
  */
 async function startGateway(options = {}) {
@@ -112,12 +114,13 @@ async function startGateway(options = {}) {
             http: [
                 http,
                 'server {',
-                '    listen 127.0.0.1:%%PORT%%;',
+                `    listen 127.0.0.1:%%PORT%%${options.listen ? ` ${options.listen}` : ''};`,
                 server(fake),
                 '}',
             ].join('\n'),
             env: { ...credentialsEnv(credentials, options.bearerToken), ...options.env },
             errorLogLevel: options.errorLogLevel,
+            workerProcesses: options.workerProcesses,
         });
     } catch (err) {
         await fake.close();
