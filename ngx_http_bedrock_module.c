@@ -23,6 +23,7 @@
 #include "ngx_http_bedrock_stream.h"
 #include "ngx_http_bedrock_image.h"
 #include "ngx_http_bedrock_metrics.h"
+#include "ngx_http_bedrock_limit.h"
 
 
 #define NGX_HTTP_BEDROCK_MODEL_ID_MAX  2048
@@ -131,6 +132,7 @@ typedef struct {
     ngx_flag_t                     passthrough;
     ngx_flag_t                     native;
     ngx_array_t                   *betas;    /* bedrock_anthropic_beta */
+    ngx_array_t                   *token_limits;  /* of ngx_shm_zone_t * */
     ngx_http_bedrock_guardrail_t  *guardrail;
     ngx_uint_t                     cache_points;  /* bedrock_cache_point */
     ngx_uint_t                     latency;       /* bedrock_latency */
@@ -182,6 +184,7 @@ typedef struct {
 #endif
     ngx_shm_zone_t                  *metrics;   /* bedrock_metrics_zone */
     ngx_uint_t                       metrics_served;
+    ngx_uint_t                       token_limits;  /* zones defined */
 } ngx_http_bedrock_main_conf_t;
 
 
@@ -246,6 +249,7 @@ typedef struct {
     ngx_str_t                      ttft;
     ngx_str_t                      error;    /* the gateway's error code */
     ngx_shm_zone_t                *streams;  /* counted as open there */
+    ngx_str_t                     *limit_keys;  /* one per token limit */
 
     ngx_str_t                      error_body;
 
@@ -275,6 +279,10 @@ typedef struct {
 static ngx_int_t ngx_http_bedrock_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bedrock_metrics_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bedrock_log_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_bedrock_token_limit(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_http_bedrock_loc_conf_t *blcf);
+static void ngx_http_bedrock_token_charge(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_http_bedrock_loc_conf_t *blcf);
 static void ngx_http_bedrock_note_error(ngx_http_bedrock_ctx_t *ctx,
     ngx_bedrock_error_t *err);
 static ngx_int_t ngx_http_bedrock_route(ngx_http_request_t *r,
@@ -437,6 +445,10 @@ static char *ngx_http_bedrock_metrics_zone(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_bedrock_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_bedrock_token_limit_zone(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_bedrock_token_limit_set(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_bedrock_pass(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_bedrock_model_map(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -526,6 +538,20 @@ static ngx_command_t  ngx_http_bedrock_commands[] = {
     { ngx_string("bedrock_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_bedrock_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("bedrock_token_limit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_bedrock_token_limit_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("bedrock_token_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_bedrock_token_limit_set,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -900,6 +926,12 @@ ngx_http_bedrock_handler(ngx_http_request_t *r)
             ngx_http_bedrock_status_error(NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                           &err);
             return ngx_http_bedrock_send_error(r, &err);
+        }
+
+        rc = ngx_http_bedrock_token_limit(r, ctx, blcf);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
         }
 
         r->request_body_in_single_buf = 1;
@@ -5118,11 +5150,20 @@ ngx_http_bedrock_log_handler(ngx_http_request_t *r)
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bedrock_module);
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
 
-    if (bmcf->metrics == NULL || blcf->pass != 1) {
+    if (blcf->pass != 1) {
         return NGX_OK;
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    if (ctx && ctx->limit_keys) {
+        ngx_http_bedrock_token_charge(r, ctx, blcf);
+    }
+
+    if (bmcf->metrics == NULL) {
+        return NGX_OK;
+    }
+
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
     ngx_memzero(&call, sizeof(ngx_bedrock_metrics_call_t));
@@ -5165,6 +5206,130 @@ ngx_http_bedrock_log_handler(ngx_http_request_t *r)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * bedrock_token_limit: a key over its rate in any of the location's zones
+ * is refused with 429 in the client's dialect, and Bedrock is not called.
+ * The keys are kept for the charge after the answer.
+ */
+
+static ngx_int_t
+ngx_http_bedrock_token_limit(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_http_bedrock_loc_conf_t *blcf)
+{
+    u_char                     *p;
+    time_t                      retry, wait;
+    ngx_str_t                   value;
+    ngx_uint_t                  i, over;
+    ngx_shm_zone_t            **zones;
+    ngx_bedrock_error_t         err;
+    ngx_bedrock_limit_conf_t   *lc;
+
+    if (blcf->token_limits == NULL || r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    ctx->limit_keys = ngx_pcalloc(r->pool, blcf->token_limits->nelts
+                                           * sizeof(ngx_str_t));
+    if (ctx->limit_keys == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    zones = blcf->token_limits->elts;
+    over = NGX_CONF_UNSET_UINT;
+    wait = 0;
+
+    for (i = 0; i < blcf->token_limits->nelts; i++) {
+        lc = ngx_bedrock_limit_conf(zones[i]);
+
+        if (ngx_http_complex_value(r, lc->key, &ctx->limit_keys[i])
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* an empty key is not limited */
+
+        if (ctx->limit_keys[i].len == 0) {
+            continue;
+        }
+
+        if (ngx_bedrock_limit_check(zones[i], &ctx->limit_keys[i], &retry)
+            == NGX_BUSY
+            && retry > wait)
+        {
+            over = i;
+            wait = retry;
+        }
+    }
+
+    if (over == NGX_CONF_UNSET_UINT) {
+        return NGX_DECLINED;
+    }
+
+    /* the key may be a secret: the log names the zone only */
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "bedrock: the key used its tokens in "
+                  "bedrock_token_limit_zone \"%V\"; retry after %T s",
+                  &zones[over]->shm.name, wait);
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    value.data = p;
+    value.len = ngx_sprintf(p, "%T", wait) - p;
+
+    if (ngx_http_bedrock_retry_after(&r->headers_out.headers, &value)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_bedrock_error_set(&err, NGX_HTTP_TOO_MANY_REQUESTS,
+                          "rate_limit_error", "rate_limit_exceeded",
+                          "This key has used the tokens the gateway allows "
+                          "it for now; retry after the time Retry-After "
+                          "gives.");
+
+    ctx->limit_keys = NULL;
+
+    return ngx_http_bedrock_send_error(r, &err);
+}
+
+
+/* after the answer: its input and output tokens, charged to each key */
+
+static void
+ngx_http_bedrock_token_charge(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_http_bedrock_loc_conf_t *blcf)
+{
+    uint64_t          tokens;
+    ngx_uint_t        i;
+    ngx_shm_zone_t  **zones;
+
+    if (!ctx->has_usage || blcf->token_limits == NULL) {
+        return;
+    }
+
+    tokens = (uint64_t) ngx_max(ctx->usage.input, 0)
+             + (uint64_t) ngx_max(ctx->usage.output, 0);
+
+    if (tokens == 0) {
+        return;
+    }
+
+    zones = blcf->token_limits->elts;
+
+    for (i = 0; i < blcf->token_limits->nelts; i++) {
+        if (ctx->limit_keys[i].len) {
+            ngx_bedrock_limit_charge(zones[i], &ctx->limit_keys[i], tokens);
+        }
+    }
 }
 
 
@@ -5215,7 +5380,7 @@ ngx_http_bedrock_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    if (bmcf->metrics) {
+    if (bmcf->metrics || bmcf->token_limits) {
         cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
         h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
@@ -5413,6 +5578,7 @@ ngx_http_bedrock_create_loc_conf(ngx_conf_t *cf)
     conf->passthrough = NGX_CONF_UNSET;
     conf->native = NGX_CONF_UNSET;
     conf->betas = NGX_CONF_UNSET_PTR;
+    conf->token_limits = NGX_CONF_UNSET_PTR;
     conf->guardrail = NGX_CONF_UNSET_PTR;
     conf->latency = NGX_CONF_UNSET_UINT;
     conf->max_response_size = NGX_CONF_UNSET_SIZE;
@@ -5494,6 +5660,7 @@ ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->passthrough, prev->passthrough, 0);
     ngx_conf_merge_value(conf->native, prev->native, 0);
     ngx_conf_merge_ptr_value(conf->betas, prev->betas, NULL);
+    ngx_conf_merge_ptr_value(conf->token_limits, prev->token_limits, NULL);
     ngx_conf_merge_ptr_value(conf->guardrail, prev->guardrail, NULL);
     ngx_conf_merge_bitmask_value(conf->cache_points, prev->cache_points, 0);
     ngx_conf_merge_uint_value(conf->latency, prev->latency, 0);
@@ -6156,6 +6323,181 @@ ngx_http_bedrock_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf->handler = ngx_http_bedrock_metrics_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* bedrock_token_limit_zone zone=NAME:SIZE key=VALUE rate=N/m */
+
+static char *
+ngx_http_bedrock_token_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_bedrock_main_conf_t *bmcf = conf;
+
+    u_char                            *p;
+    ssize_t                            size;
+    ngx_int_t                          rate;
+    ngx_str_t                         *value, name, s;
+    ngx_uint_t                         i;
+    ngx_bedrock_limit_conf_t           lc;
+    ngx_http_complex_value_t          *cv;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+
+    ngx_memzero(&lc, sizeof(ngx_bedrock_limit_conf_t));
+    ngx_str_null(&name);
+    size = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+
+            name.data = value[i].data + 5;
+            p = (u_char *) ngx_strchr(name.data, ':');
+
+            if (p == NULL) {
+                goto invalid;
+            }
+
+            name.len = p - name.data;
+
+            s.data = p + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            size = ngx_parse_size(&s);
+
+            if (name.len == 0 || size == NGX_ERROR) {
+                goto invalid;
+            }
+
+            if (size < (ssize_t) (8 * ngx_pagesize)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "zone \"%V\" is too small", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "key=", 4) == 0) {
+
+            cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+            if (cv == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+            ccv.cf = cf;
+            ccv.value = &value[i];
+            ccv.value->data += 4;
+            ccv.value->len -= 4;
+            ccv.complex_value = cv;
+
+            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            lc.key = cv;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
+
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            if (s.len > 2 && ngx_strncmp(s.data + s.len - 2, "/m", 2) == 0) {
+                lc.period = 60000;
+
+            } else if (s.len > 2
+                       && ngx_strncmp(s.data + s.len - 2, "/s", 2) == 0)
+            {
+                lc.period = 1000;
+
+            } else {
+                goto invalid;
+            }
+
+            rate = ngx_atoi(s.data, s.len - 2);
+
+            if (rate <= 0) {
+                goto invalid;
+            }
+
+            lc.rate = (uint64_t) rate;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (name.len == 0 || lc.key == NULL || lc.rate == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" needs zone=, key= and rate=",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_bedrock_limit_zone(cf, &name, size, &lc) == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    bmcf->token_limits = 1;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_bedrock_token_limit_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_bedrock_loc_conf_t *blcf = conf;
+
+    ngx_str_t        *value;
+    ngx_uint_t        i;
+    ngx_shm_zone_t   *zone, **z;
+
+    value = cf->args->elts;
+
+    zone = ngx_bedrock_limit_ref(cf, &value[1]);
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (blcf->token_limits == NGX_CONF_UNSET_PTR) {
+        blcf->token_limits = ngx_array_create(cf->pool, 1,
+                                              sizeof(ngx_shm_zone_t *));
+        if (blcf->token_limits == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    z = blcf->token_limits->elts;
+
+    for (i = 0; i < blcf->token_limits->nelts; i++) {
+        if (z[i] == zone) {
+            return "is duplicate";
+        }
+    }
+
+    z = ngx_array_push(blcf->token_limits);
+    if (z == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *z = zone;
 
     return NGX_CONF_OK;
 }
