@@ -899,6 +899,10 @@ ngx_http_bedrock_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock route %d, dialect %ui",
+                   (int) ctx->route, ctx->dialect);
+
     switch (ctx->route) {
 
     case ngx_http_bedrock_route_chat:
@@ -1308,6 +1312,9 @@ ngx_http_bedrock_images_start(ngx_http_request_t *r)
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock images: %ui URLs to fetch", ctx->images->nelts);
 
     set->pool = r->pool;
     set->log = r->connection->log;
@@ -2051,6 +2058,10 @@ ngx_http_bedrock_embed_spawn(ngx_http_request_t *r,
            && em->next < em->e.calls
            && em->active < NGX_HTTP_BEDROCK_EMBED_WINDOW)
     {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bedrock embeddings: call %ui of %ui, %ui active",
+                       em->next + 1, em->e.calls, em->active);
+
         sctx = ngx_pcalloc(r->pool, sizeof(ngx_http_bedrock_ctx_t));
         ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
 
@@ -2297,6 +2308,9 @@ ngx_http_bedrock_resolve_model(ngx_http_request_t *r,
     m = ngx_http_bedrock_find_model(blcf, &ctx->model);
 
     if (m != NULL) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bedrock model \"%V\" is \"%V\"", &ctx->model, &m->id);
+
         ctx->model_id = m->id;
         ctx->escaped = m->escaped;
         return NGX_OK;
@@ -2318,6 +2332,9 @@ ngx_http_bedrock_resolve_model(ngx_http_request_t *r,
                                       ctx->model.len, 0);
         return NGX_OK;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock model \"%V\" is not in the map", &ctx->model);
 
     return NGX_DECLINED;
 }
@@ -2686,6 +2703,9 @@ ngx_http_bedrock_reinit_request(ngx_http_request_t *r)
         return NGX_OK;
     }
 
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock response state: status line, the call again");
+
     ctx->state = ngx_http_bedrock_st_status;
     ngx_memzero(&ctx->status, sizeof(ngx_http_status_t));
 
@@ -2753,6 +2773,10 @@ ngx_http_bedrock_process_header(ngx_http_request_t *r)
             u->state->status = ctx->status.code;
         }
 
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bedrock response state: headers, status %ui",
+                       ctx->status.code);
+
         ctx->state = ngx_http_bedrock_st_headers;
         ctx->length = -2;
         ctx->connection_close = (ctx->status.http_version
@@ -2769,12 +2793,22 @@ ngx_http_bedrock_process_header(ngx_http_request_t *r)
 
         ctx->state = ngx_http_bedrock_st_body;
 
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bedrock response state: body, %s, length %O",
+                       ctx->event_stream ? "an event stream" : "buffered",
+                       ctx->length);
+
         if (ctx->event_stream) {
             return ngx_http_bedrock_stream_start(r, u, ctx);
         }
     }
 
     rc = ngx_http_bedrock_process_body(r, u, ctx);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock response body: %uz bytes, %O to come, rc %i",
+                   (size_t) (ctx->resp_pos - ctx->resp_start), ctx->length,
+                   rc);
 
     if (rc != NGX_OK) {
         return rc;
@@ -3254,6 +3288,11 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
         rc = NGX_ABORT;
     }
 
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock answer translated: rc %i, %uz bytes in, "
+                   "%uz out, stop reason \"%V\"",
+                   rc, len, ctx->out.len, &ctx->stop_reason);
+
     if (rc == NGX_OK) {
         ngx_destroy_pool(temp);
 
@@ -3520,6 +3559,9 @@ ngx_http_bedrock_stream_start(ngx_http_request_t *r, ngx_http_upstream_t *u,
     ctx->replied = 1;
 
     u->input_filter = ngx_http_bedrock_stream_filter;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock stream start: %V", &ctx->op);
 
     return NGX_OK;
 }
@@ -3875,6 +3917,13 @@ ngx_http_bedrock_stream_feed(ngx_http_request_t *r,
             return ngx_http_bedrock_stream_finish(r, ctx, &err);
         }
 
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bedrock stream message: %V \"%V\", %uz bytes",
+                       &msg.message_type,
+                       msg.event_type.len ? &msg.event_type
+                                          : &msg.exception_type,
+                       msg.payload.len);
+
         content = 0;
         ngx_str_null(&sse);
 
@@ -4035,6 +4084,10 @@ ngx_http_bedrock_stream_finish(ngx_http_request_t *r,
 
     ctx->stream_done = 1;
     r->upstream->length = 0;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock stream finish: %s \"%V\"",
+                   err ? "error" : "clean", err ? &err->type : &ctx->op);
 
     if (err && ctx->call == ngx_http_bedrock_call_native) {
         ngx_http_bedrock_note_error(ctx, err);
@@ -4248,6 +4301,11 @@ ngx_http_bedrock_stream_log(ngx_http_request_t *r,
         ctx->usage = ctx->events.usage;
         ctx->has_usage = 1;
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock stream end: stop reason \"%V\", tokens %i in, "
+                   "%i out", &ctx->stop_reason, ctx->usage.input,
+                   ctx->usage.output);
 }
 
 
@@ -5201,6 +5259,10 @@ ngx_http_bedrock_log_handler(ngx_http_request_t *r)
         }
     }
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock metrics: status %ui, %M ms, error \"%V\"",
+                   call.status, call.duration, &call.error);
+
     if (ngx_bedrock_metrics_count(bmcf->metrics, r->pool, &call) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -5265,6 +5327,11 @@ ngx_http_bedrock_token_limit(ngx_http_request_t *r,
         }
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock token limits: %ui zones, %s",
+                   blcf->token_limits->nelts,
+                   (over == NGX_CONF_UNSET_UINT) ? "under" : "over");
+
     if (over == NGX_CONF_UNSET_UINT) {
         return NGX_DECLINED;
     }
@@ -5318,6 +5385,9 @@ ngx_http_bedrock_token_charge(ngx_http_request_t *r,
 
     tokens = (uint64_t) ngx_max(ctx->usage.input, 0)
              + (uint64_t) ngx_max(ctx->usage.output, 0);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock token limits: %uL tokens charged", tokens);
 
     if (tokens == 0) {
         return;

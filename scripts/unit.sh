@@ -3,7 +3,7 @@
 # code (src/: SigV4, event stream, JSON, chat and stream translation,
 # credential parsers), linked against nginx's own core objects.
 #
-#   scripts/unit.sh [--fuzz] [--fuzz-seconds N] [--seeds]
+#   scripts/unit.sh [--fuzz] [--fuzz-seconds N] [--seeds] [--suite NAME]
 #
 # On Debian 12, as root: installs what it needs (apt), fetches nginx's
 # source package (apt-get source nginx, cached in build/debian-src), builds
@@ -16,6 +16,8 @@
 #     (tests/fuzz/{corpus,regressions}/<target>/).
 # --fuzz also builds the targets with clang and libFuzzer and runs each for
 # N seconds (default 30).  --seeds regenerates the event-stream seeds.
+# --suite runs one unit suite (sigv4, eventstream, stream, media, hostile,
+# error, credentials, url) and no fuzz target.
 # The last line is "N passed, N failed"; any failure exits non-zero.
 set -euo pipefail
 
@@ -28,13 +30,17 @@ targets="eventstream chat_request chat_response sigv4 messages responses
 fuzz=0
 seconds=30
 seeds=0
+suite=""
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --fuzz) fuzz=1 ;;
         --fuzz-seconds) fuzz=1; seconds="${2:?--fuzz-seconds needs N}"; shift ;;
         --seeds) seeds=1 ;;
-        *) echo "usage: $0 [--fuzz] [--fuzz-seconds N] [--seeds]" >&2; exit 2 ;;
+        --suite) suite="${2:?--suite needs a name}"; shift ;;
+        *) echo "usage: $0 [--fuzz] [--fuzz-seconds N] [--seeds]" \
+                "[--suite NAME]" >&2
+           exit 2 ;;
     esac
     shift
 done
@@ -240,7 +246,8 @@ if [ -d "$vectors" ]; then
 fi
 
 set +e
-"$unit/ngx_unit" "$vectors" | tee "$unit/ngx_unit.log"
+# shellcheck disable=SC2086
+"$unit/ngx_unit" "$vectors" $suite | tee "$unit/ngx_unit.log"
 rc=${PIPESTATUS[0]}
 set -e
 
@@ -262,6 +269,11 @@ else
 fi
 
 # 5. the fuzz targets over their corpus and regression inputs
+
+if [ -n "$suite" ]; then
+    targets=""
+    fuzz=0
+fi
 
 for t in $targets; do
     corpus="$top/tests/fuzz/corpus/$t"

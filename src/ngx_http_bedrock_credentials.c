@@ -948,6 +948,9 @@ ngx_bedrock_endpoint(ngx_bedrock_provider_t *p, ngx_str_t *url,
 static void
 ngx_bedrock_refresh_handler(ngx_event_t *ev)
 {
+    ngx_log_debug0(NGX_LOG_DEBUG_EVENT, ev->log, 0,
+                   "bedrock credentials: refresh timer");
+
     ngx_bedrock_start_fetch(ev->data);
 }
 
@@ -973,6 +976,9 @@ ngx_bedrock_start_fetch(ngx_bedrock_provider_t *p)
 
     p->fetching = 1;
     p->step = 0;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, p->log, 0,
+                   "bedrock credentials: fetching from %s", p->source_name);
 
     if (ngx_bedrock_next_request(p) != NGX_OK) {
         ngx_bedrock_fetched(p, NULL, p->fetch->error ? p->fetch->error
@@ -1146,6 +1152,12 @@ ngx_bedrock_next_request(ngx_bedrock_provider_t *p)
         break;
     }
 
+    /* the request's headers may hold a token: only its size is logged */
+
+    ngx_log_debug3(NGX_LOG_DEBUG_EVENT, p->log, 0,
+                   "bedrock credentials: step %ui to %V, %uz bytes",
+                   p->step, &p->endpoint.host, f->request.len);
+
     return ngx_bedrock_fetch(f);
 }
 
@@ -1158,6 +1170,11 @@ ngx_bedrock_fetch_handler(ngx_bedrock_fetch_t *f)
     u_char                     *s;
     ngx_int_t                   rc;
     ngx_bedrock_credentials_t   c;
+
+    ngx_log_debug4(NGX_LOG_DEBUG_EVENT, p->log, 0,
+                   "bedrock credentials: step %ui answered: rc %i, "
+                   "status %ui, %uz bytes",
+                   p->step, f->rc, f->status, f->body.len);
 
     if (f->rc != NGX_OK) {
         ngx_bedrock_fetched(p, NULL, f->error);
@@ -1409,12 +1426,20 @@ ngx_bedrock_fetched(ngx_bedrock_provider_t *p, ngx_bedrock_credentials_t *c,
         next = (time_t) 1 << ngx_min(p->failures - 1, 6);
         next = ngx_min(next, NGX_BEDROCK_BACKOFF_MAX);
 
+        ngx_log_debug3(NGX_LOG_DEBUG_EVENT, p->log, 0,
+                       "bedrock credentials: failure %ui (%s), retry in %T s",
+                       p->failures, error ? error : "unknown error", next);
+
         p->status.len = 0;
         ngx_bedrock_status_add(p, "%s: %s", p->source_name,
                                error ? error : "unknown error");
     }
 
     ngx_bedrock_fetch_free(p);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, p->log, 0,
+                   "bedrock credentials: waking %s",
+                   ngx_queue_empty(&p->waiters) ? "no request" : "requests");
 
     if (!ngx_exiting && !ngx_terminate) {
         ngx_add_timer(&p->refresh, (ngx_msec_t) next * 1000);

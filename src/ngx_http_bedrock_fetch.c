@@ -55,6 +55,10 @@ ngx_bedrock_fetch(ngx_bedrock_fetch_t *f)
 
     ngx_memzero(&f->peer, sizeof(ngx_peer_connection_t));
 
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, f->log, 0,
+                   "bedrock fetch: connecting to %V for \"%V\"",
+                   &f->addr->name, &f->host);
+
     f->peer.sockaddr = f->addr->sockaddr;
     f->peer.socklen = f->addr->socklen;
     f->peer.name = &f->addr->name;
@@ -237,6 +241,9 @@ ngx_bedrock_fetch_send(ngx_bedrock_fetch_t *f)
     }
 
     /* the request is out: the answer may be there already */
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, f->log, 0,
+                   "bedrock fetch: request sent, %uz bytes", f->request.len);
 
     ngx_bedrock_fetch_read_handler(c->read);
 }
@@ -479,6 +486,10 @@ ngx_bedrock_fetch_done(ngx_bedrock_fetch_t *f, const char *error)
 
     f->done = 1;
     f->error = error;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_EVENT, f->log, 0,
+                   "bedrock fetch: done, status %ui, %uz bytes, %s",
+                   f->status, f->body.len, error ? error : "no error");
 
     ngx_bedrock_fetch_close(f);
 

@@ -48,6 +48,17 @@ for (const [kind, S] of Object.entries(SOURCE_KINDS)) {
                 b.assertServedBy(await b.ask(), `${kind}#2`);
                 await sleep(1500);
                 assert.equal(src.fetches, 2, 'no further fetch while the new credentials are far from expiry');
+
+                // the debug trail of both fetches, in order
+                const trail = b.nginx.errorLog().split('\n')
+                    .map((l) => /\[debug\] .*?(bedrock credentials: [a-z ]+)/.exec(l)).filter(Boolean)
+                    .map((m) => m[1].trim());
+                const at = (prefix, from = 0) => trail.findIndex((l, i) => i >= from && l.startsWith(prefix));
+                const first = at('bedrock credentials: fetching from');
+                const timer = at('bedrock credentials: refresh timer', first);
+                assert.ok(first >= 0 && timer > first, trail.join('\n'));
+                assert.ok(at('bedrock credentials: step', first) > first, trail.join('\n'));
+                assert.ok(at('bedrock credentials: fetching from', timer) > timer, trail.join('\n'));
             },
         ));
 

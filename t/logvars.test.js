@@ -6,6 +6,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 
 const { converseAnswer, eventStreamAnswer } = require('./lib/fake-bedrock');
+const { textStream } = require('./lib/eventstream');
 const { startGateway, bedrockLocation, HAIKU_ID, NOVA_ID } = require('./lib/gateway');
 const { sleep } = require('./lib/http');
 
@@ -85,5 +86,41 @@ describe('log variables', () => {
         const lines = (await waitForLines(() => gw.nginx.accessLog('bedrock.log'), before + 2)).slice(before);
         assert.equal(lines[0], ['gpt-4o', HAIKU_ID, '7', '10', '2', '0', 'max_tokens', 'req-claude-stream'].join('|'));
         assert.equal(lines[1], ['fast', NOVA_ID, '31', '5', '0', '0', 'end_turn', 'req-nova'].join('|'));
+    });
+
+    it('leaves a debug trail: the response states, each event, the end', async () => {
+        const mark = gw.nginx.errorLog().length;
+        gw.fake.respond = () => converseAnswer({ stopReason: 'end_turn',
+            usage: { inputTokens: 3, outputTokens: 2, totalTokens: 5 } });
+        assert.equal((await gw.chat({ model: 'fast', messages: [{ role: 'user', content: 'Hi' }] })).status, 200);
+        gw.fake.respond = () => eventStreamAnswer(textStream(['a', 'b'],
+            { stopReason: 'max_tokens', usage: { inputTokens: 7, outputTokens: 2, totalTokens: 9 } }));
+        const res = await gw.chat({ model: 'fast', stream: true, messages: [{ role: 'user', content: 'Hi' }] });
+        assert.match(res.text, /data: \[DONE\]/);
+        await sleep(50);
+
+        const trail = gw.nginx.errorLog().slice(mark).split('\n')
+            .filter((l) => / \[debug\] .* bedrock /.test(l)).map((l) => l.replace(/^.*?\*\d+ /, ''));
+        const expect = [
+            /^bedrock model "fast" is "/,
+            /^bedrock request: POST \/model\/.*\/converse, \d+ bytes of JSON/,
+            /^bedrock response state: headers, status 200/,
+            /^bedrock response state: body, buffered, length \d+/,
+            /^bedrock answer translated: rc 0, \d+ bytes in, \d+ out, stop reason "end_turn"/,
+            /^bedrock response state: body, an event stream/,
+            /^bedrock stream start: converse-stream/,
+            /^bedrock stream message: event "messageStart"/,
+            /^bedrock stream message: event "contentBlockDelta"/,
+            /^bedrock stream message: event "messageStop"/,
+            /^bedrock stream message: event "metadata"/,
+            /^bedrock stream finish: clean/,
+            /^bedrock stream end: stop reason "max_tokens", tokens 7 in, 2 out/,
+        ];
+        let at = 0;
+        for (const re of expect) {
+            const found = trail.findIndex((l, i) => i >= at && re.test(l));
+            assert.ok(found >= 0, `no ${re} after line ${at} of the trail:\n${trail.join('\n')}`);
+            at = found + 1;
+        }
     });
 });
