@@ -285,6 +285,10 @@ static void ngx_http_bedrock_token_charge(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, ngx_http_bedrock_loc_conf_t *blcf);
 static void ngx_http_bedrock_note_error(ngx_http_bedrock_ctx_t *ctx,
     ngx_bedrock_error_t *err);
+#if (NGX_DEBUG)
+static ngx_str_t *ngx_http_bedrock_debug_text(ngx_pool_t *pool,
+    ngx_str_t *text);
+#endif
 static ngx_int_t ngx_http_bedrock_route(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, ngx_str_t *model);
 static ngx_table_elt_t *ngx_http_bedrock_find_header(ngx_list_t *headers,
@@ -2309,7 +2313,9 @@ ngx_http_bedrock_resolve_model(ngx_http_request_t *r,
 
     if (m != NULL) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "bedrock model \"%V\" is \"%V\"", &ctx->model, &m->id);
+                       "bedrock model \"%V\" is \"%V\"",
+                       ngx_http_bedrock_debug_text(r->pool, &ctx->model),
+                       &m->id);
 
         ctx->model_id = m->id;
         ctx->escaped = m->escaped;
@@ -2334,7 +2340,8 @@ ngx_http_bedrock_resolve_model(ngx_http_request_t *r,
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "bedrock model \"%V\" is not in the map", &ctx->model);
+                   "bedrock model \"%V\" is not in the map",
+                   ngx_http_bedrock_debug_text(r->pool, &ctx->model));
 
     return NGX_DECLINED;
 }
@@ -3291,7 +3298,8 @@ ngx_http_bedrock_translate(ngx_http_request_t *r, ngx_http_upstream_t *u,
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "bedrock answer translated: rc %i, %uz bytes in, "
                    "%uz out, stop reason \"%V\"",
-                   rc, len, ctx->out.len, &ctx->stop_reason);
+                   rc, len, ctx->out.len,
+                   ngx_http_bedrock_debug_text(r->pool, &ctx->stop_reason));
 
     if (rc == NGX_OK) {
         ngx_destroy_pool(temp);
@@ -3919,9 +3927,12 @@ ngx_http_bedrock_stream_feed(ngx_http_request_t *r,
 
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "bedrock stream message: %V \"%V\", %uz bytes",
-                       &msg.message_type,
-                       msg.event_type.len ? &msg.event_type
-                                          : &msg.exception_type,
+                       ngx_http_bedrock_debug_text(ctx->scratch,
+                                                   &msg.message_type),
+                       ngx_http_bedrock_debug_text(ctx->scratch,
+                                                   msg.event_type.len
+                                                   ? &msg.event_type
+                                                   : &msg.exception_type),
                        msg.payload.len);
 
         content = 0;
@@ -4304,7 +4315,9 @@ ngx_http_bedrock_stream_log(ngx_http_request_t *r,
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "bedrock stream end: stop reason \"%V\", tokens %i in, "
-                   "%i out", &ctx->stop_reason, ctx->usage.input,
+                   "%i out",
+                   ngx_http_bedrock_debug_text(r->pool, &ctx->stop_reason),
+                   ctx->usage.input,
                    ctx->usage.output);
 }
 
@@ -5120,6 +5133,29 @@ ngx_http_bedrock_usage_variable(ngx_http_request_t *r,
 }
 
 
+#if (NGX_DEBUG)
+
+/* a client's or Bedrock's text, escaped for a debug line */
+
+static ngx_str_t *
+ngx_http_bedrock_debug_text(ngx_pool_t *pool, ngx_str_t *text)
+{
+    ngx_str_t  *out;
+
+    static ngx_str_t  failed = ngx_string("(not printed)");
+
+    out = ngx_palloc(pool, sizeof(ngx_str_t));
+
+    if (out == NULL || ngx_bedrock_log_escape(pool, text, out) != NGX_OK) {
+        return &failed;
+    }
+
+    return out;
+}
+
+#endif
+
+
 /*
  * What a failed call counts as in bedrock_errors_total: Bedrock's error
  * type, kept in ctx->aws_type, else the gateway's own code
@@ -5260,8 +5296,9 @@ ngx_http_bedrock_log_handler(ngx_http_request_t *r)
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "bedrock metrics: status %ui, %M ms, error \"%V\"",
-                   call.status, call.duration, &call.error);
+                   "bedrock metrics: status %ui, %M ms, %s",
+                   call.status, call.duration,
+                   call.error.len ? "an error" : "no error");
 
     if (ngx_bedrock_metrics_count(bmcf->metrics, r->pool, &call) != NGX_OK) {
         return NGX_ERROR;
