@@ -17,7 +17,7 @@
 # --fuzz also builds the targets with clang and libFuzzer and runs each for
 # N seconds (default 30).  --seeds regenerates the event-stream seeds.
 # --suite runs one unit suite (sigv4, eventstream, stream, media, hostile,
-# error, credentials, url) and no fuzz target.
+# error, credentials, url, writer) and no fuzz target.
 # The last line is "N passed, N failed"; any failure exits non-zero.
 set -euo pipefail
 

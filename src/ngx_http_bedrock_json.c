@@ -50,7 +50,14 @@ static int ngx_bedrock_json_on_key(void *ctx, const unsigned char *s,
     size_t len);
 static int ngx_bedrock_json_on_end(void *ctx);
 static int ngx_bedrock_json_on_start_array(void *ctx);
-static void ngx_bedrock_jw_print(void *ctx, const char *s, size_t len);
+static u_char *ngx_bedrock_jw_room(ngx_bedrock_jw_t *w, size_t len);
+static void ngx_bedrock_jw_write(ngx_bedrock_jw_t *w, const char *s,
+    size_t len);
+static ngx_int_t ngx_bedrock_jw_begin(ngx_bedrock_jw_t *w,
+    ngx_uint_t string);
+static void ngx_bedrock_jw_done(ngx_bedrock_jw_t *w);
+static void ngx_bedrock_jw_string(ngx_bedrock_jw_t *w, u_char *s,
+    size_t len);
 static void *ngx_bedrock_yajl_malloc(void *ctx, size_t size);
 static void *ngx_bedrock_yajl_realloc(void *ctx, void *ptr, size_t size);
 static void ngx_bedrock_yajl_free(void *ctx, void *ptr);
@@ -730,13 +737,49 @@ ngx_bedrock_json_double(ngx_bedrock_json_t *v, double *d)
 }
 
 
+/* the writer's state at each level, as yajl_gen_state */
+
+#define NGX_BEDROCK_JW_START        0
+#define NGX_BEDROCK_JW_MAP_START    1
+#define NGX_BEDROCK_JW_MAP_KEY      2
+#define NGX_BEDROCK_JW_MAP_VAL      3
+#define NGX_BEDROCK_JW_ARRAY_START  4
+#define NGX_BEDROCK_JW_IN_ARRAY     5
+#define NGX_BEDROCK_JW_COMPLETE     6
+
+
+/*
+ * The bytes a string's byte takes once escaped, as yajl_string_encode()
+ * escapes: \b \t \n \f \r \" \\ as two, other controls as \u00XX
+ */
+
+static const u_char  ngx_bedrock_jw_escape[256] = {
+    6, 6, 6, 6, 6, 6, 6, 6, 2, 2, 2, 6, 2, 2, 6, 6,
+    6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+    1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+};
+
+
 ngx_int_t
 ngx_bedrock_jw_init(ngx_bedrock_jw_t *w, ngx_pool_t *pool, size_t size,
     size_t max)
 {
-    yajl_alloc_funcs  funcs;
-
-    ngx_memzero(w, sizeof(ngx_bedrock_jw_t));
+    w->rc = NGX_OK;
+    w->depth = 0;
+    w->state[0] = NGX_BEDROCK_JW_START;
 
     w->pool = pool;
     w->max = max;
@@ -745,27 +788,16 @@ ngx_bedrock_jw_init(ngx_bedrock_jw_t *w, ngx_pool_t *pool, size_t size,
         size = max;
     }
 
+    size = ngx_max(size, 1);
+
     w->start = ngx_pnalloc(pool, size);
     if (w->start == NULL) {
+        w->rc = NGX_ERROR;
         return NGX_ERROR;
     }
 
     w->pos = w->start;
     w->end = w->start + size;
-
-    ngx_bedrock_yajl_funcs(&funcs, pool);
-
-    w->gen = yajl_gen_alloc(&funcs);
-    if (w->gen == NULL) {
-        return NGX_ERROR;
-    }
-
-    yajl_gen_config(w->gen, yajl_gen_print_callback, ngx_bedrock_jw_print, w);
-
-    /*
-     * no yajl_gen_validate_utf8: ngx_bedrock_jw_str() checks every string
-     * strictly (and mends it) before yajl sees it; keys are our own
-     */
 
     return NGX_OK;
 }
@@ -841,60 +873,214 @@ ngx_bedrock_yajl_free(void *ctx, void *ptr)
 }
 
 
-static void
-ngx_bedrock_jw_print(void *ctx, const char *s, size_t len)
-{
-    size_t             size, used;
-    u_char            *p;
-    ngx_bedrock_jw_t  *w = ctx;
+/*
+ * Room for len more bytes: the buffer doubles, up to max; NULL when it
+ * cannot grow (w->rc says why)
+ */
 
-    if (w->rc != NGX_OK || len == 0) {
-        return;
+static u_char *
+ngx_bedrock_jw_room(ngx_bedrock_jw_t *w, size_t len)
+{
+    size_t   size, used;
+    u_char  *p;
+
+    if (w->rc != NGX_OK) {
+        return NULL;
+    }
+
+    if ((size_t) (w->end - w->pos) >= len) {
+        return w->pos;
     }
 
     used = w->pos - w->start;
 
-    if ((size_t) (w->end - w->pos) < len) {
-
-        if (w->max && (used > w->max || len > w->max - used)) {
-            w->rc = NGX_DECLINED;
-            return;
-        }
-
-        size = w->end - w->start;
-
-        do {
-            size *= 2;
-        } while (size - used < len);
-
-        if (w->max && size > w->max) {
-            size = w->max;
-        }
-
-        p = ngx_pnalloc(w->pool, size);
-        if (p == NULL) {
-            w->rc = NGX_ERROR;
-            return;
-        }
-
-        w->pos = ngx_cpymem(p, w->start, used);
-        ngx_pfree(w->pool, w->start);
-        w->start = p;
-        w->end = p + size;
+    if (w->max && (used > w->max || len > w->max - used)) {
+        w->rc = NGX_DECLINED;
+        return NULL;
     }
 
-    w->pos = ngx_cpymem(w->pos, s, len);
+    size = w->end - w->start;
+
+    do {
+        size *= 2;
+    } while (size - used < len);
+
+    if (w->max && size > w->max) {
+        size = w->max;
+    }
+
+    p = ngx_pnalloc(w->pool, size);
+    if (p == NULL) {
+        w->rc = NGX_ERROR;
+        return NULL;
+    }
+
+    w->pos = ngx_cpymem(p, w->start, used);
+    ngx_pfree(w->pool, w->start);
+    w->start = p;
+    w->end = p + size;
+
+    return w->pos;
+}
+
+
+static void
+ngx_bedrock_jw_write(ngx_bedrock_jw_t *w, const char *s, size_t len)
+{
+    u_char  *p;
+
+    p = ngx_bedrock_jw_room(w, len);
+
+    if (p != NULL) {
+        w->pos = ngx_cpymem(p, s, len);
+    }
+}
+
+
+/*
+ * Before a value: what yajl_gen checks and writes first.  A value after a
+ * complete one, or other than a string where a key is due, is an error;
+ * the separator (",", ":") of the level goes out.
+ */
+
+static ngx_int_t
+ngx_bedrock_jw_begin(ngx_bedrock_jw_t *w, ngx_uint_t string)
+{
+    u_char  *p, state;
+
+    if (w->rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    state = w->state[w->depth];
+
+    if (state == NGX_BEDROCK_JW_COMPLETE
+        || (!string && (state == NGX_BEDROCK_JW_MAP_START
+                        || state == NGX_BEDROCK_JW_MAP_KEY)))
+    {
+        w->rc = NGX_ERROR;
+        return NGX_ERROR;
+    }
+
+    if (state == NGX_BEDROCK_JW_MAP_KEY || state == NGX_BEDROCK_JW_IN_ARRAY
+        || state == NGX_BEDROCK_JW_MAP_VAL)
+    {
+        p = ngx_bedrock_jw_room(w, 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        *p = (state == NGX_BEDROCK_JW_MAP_VAL) ? ':' : ',';
+        w->pos = p + 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/* after a value: the state of its level moves on */
+
+static void
+ngx_bedrock_jw_done(ngx_bedrock_jw_t *w)
+{
+    u_char  *state;
+
+    state = &w->state[w->depth];
+
+    switch (*state) {
+
+    case NGX_BEDROCK_JW_START:
+        *state = NGX_BEDROCK_JW_COMPLETE;
+        break;
+
+    case NGX_BEDROCK_JW_MAP_START:
+    case NGX_BEDROCK_JW_MAP_KEY:
+        *state = NGX_BEDROCK_JW_MAP_VAL;
+        break;
+
+    case NGX_BEDROCK_JW_ARRAY_START:
+        *state = NGX_BEDROCK_JW_IN_ARRAY;
+        break;
+
+    case NGX_BEDROCK_JW_MAP_VAL:
+        *state = NGX_BEDROCK_JW_MAP_KEY;
+        break;
+
+    default:
+        break;
+    }
+}
+
+
+/* a string, quoted and escaped; its length is counted first */
+
+static void
+ngx_bedrock_jw_string(ngx_bedrock_jw_t *w, u_char *s, size_t len)
+{
+    u_char                *p, *last, c;
+    size_t                 n;
+    static const u_char    hex[] = "0123456789ABCDEF";
+
+    if (ngx_bedrock_jw_begin(w, 1) != NGX_OK) {
+        return;
+    }
+
+    last = s + len;
+    n = len + 2;
+
+    for (p = s; p < last; p++) {
+        n += ngx_bedrock_jw_escape[*p] - 1;
+    }
+
+    p = ngx_bedrock_jw_room(w, n);
+    if (p == NULL) {
+        return;
+    }
+
+    *p++ = '"';
+
+    if (n == len + 2) {
+        p = ngx_cpymem(p, s, len);
+
+    } else {
+        while (s < last) {
+            c = *s++;
+
+            if (ngx_bedrock_jw_escape[c] == 1) {
+                *p++ = c;
+                continue;
+            }
+
+            *p++ = '\\';
+
+            switch (c) {
+            case '"':  *p++ = '"'; break;
+            case '\\': *p++ = '\\'; break;
+            case '\b': *p++ = 'b'; break;
+            case '\t': *p++ = 't'; break;
+            case '\n': *p++ = 'n'; break;
+            case '\f': *p++ = 'f'; break;
+            case '\r': *p++ = 'r'; break;
+            default:
+                *p++ = 'u';
+                *p++ = '0';
+                *p++ = '0';
+                *p++ = hex[c >> 4];
+                *p++ = hex[c & 0x0f];
+            }
+        }
+    }
+
+    *p++ = '"';
+    w->pos = p;
+
+    ngx_bedrock_jw_done(w);
 }
 
 
 ngx_int_t
 ngx_bedrock_jw_finish(ngx_bedrock_jw_t *w, ngx_str_t *out)
 {
-    if (w->gen) {
-        yajl_gen_free(w->gen);
-        w->gen = NULL;
-    }
-
     if (w->rc != NGX_OK) {
         return w->rc;
     }
@@ -936,7 +1122,7 @@ ngx_bedrock_jw_copy(ngx_bedrock_jw_t *w, ngx_pool_t *pool, ngx_str_t *out)
 void
 ngx_bedrock_jw_raw(ngx_bedrock_jw_t *w, char *s, size_t len)
 {
-    ngx_bedrock_jw_print(w, s, len);
+    ngx_bedrock_jw_write(w, s, len);
 }
 
 
@@ -945,9 +1131,8 @@ ngx_bedrock_jw_raw(ngx_bedrock_jw_t *w, char *s, size_t len)
 void
 ngx_bedrock_jw_reset(ngx_bedrock_jw_t *w)
 {
-    if (w->gen) {
-        yajl_gen_reset(w->gen, NULL);
-    }
+    w->depth = 0;
+    w->state[0] = NGX_BEDROCK_JW_START;
 }
 
 
@@ -979,21 +1164,11 @@ ngx_bedrock_jw_event_end(ngx_bedrock_jw_t *w)
 }
 
 
-static void
-ngx_bedrock_jw_check(ngx_bedrock_jw_t *w, yajl_gen_status st)
-{
-    if (st != yajl_gen_status_ok && w->rc == NGX_OK) {
-        w->rc = NGX_ERROR;
-    }
-}
-
-
 void
 ngx_bedrock_jw_key(ngx_bedrock_jw_t *w, char *key)
 {
     if (w->rc == NGX_OK) {
-        ngx_bedrock_jw_check(w, yajl_gen_string(w->gen, (u_char *) key,
-                                                ngx_strlen(key)));
+        ngx_bedrock_jw_string(w, (u_char *) key, ngx_strlen(key));
     }
 }
 
@@ -1001,8 +1176,7 @@ ngx_bedrock_jw_key(ngx_bedrock_jw_t *w, char *key)
 void
 ngx_bedrock_jw_str(ngx_bedrock_jw_t *w, ngx_str_t *s)
 {
-    ngx_str_t        valid;
-    yajl_gen_status  st;
+    ngx_str_t  valid;
 
     if (w->rc != NGX_OK) {
         return;
@@ -1023,9 +1197,7 @@ ngx_bedrock_jw_str(ngx_bedrock_jw_t *w, ngx_str_t *s)
         s = &valid;
     }
 
-    st = yajl_gen_string(w->gen, s->data, s->len);
-
-    ngx_bedrock_jw_check(w, st);
+    ngx_bedrock_jw_string(w, s->data, s->len);
 }
 
 
@@ -1100,24 +1272,28 @@ void
 ngx_bedrock_jw_int(ngx_bedrock_jw_t *w, ngx_int_t n)
 {
     u_char  *p;
-    u_char   buf[NGX_INT_T_LEN];
 
-    /* yajl_gen_integer() formats with snprintf(); nginx's own is faster */
+    if (ngx_bedrock_jw_begin(w, 0) != NGX_OK) {
+        return;
+    }
 
-    if (w->rc == NGX_OK) {
-        p = ngx_sprintf(buf, "%i", n);
-        ngx_bedrock_jw_check(w, yajl_gen_number(w->gen, (char *) buf,
-                                                p - buf));
+    p = ngx_bedrock_jw_room(w, NGX_INT_T_LEN);
+
+    if (p != NULL) {
+        w->pos = ngx_sprintf(p, "%i", n);
+        ngx_bedrock_jw_done(w);
     }
 }
 
 
+/* the number's text as it is: yajl_gen_number() does not check it */
+
 void
 ngx_bedrock_jw_number(ngx_bedrock_jw_t *w, ngx_str_t *text)
 {
-    if (w->rc == NGX_OK) {
-        ngx_bedrock_jw_check(w, yajl_gen_number(w->gen, (char *) text->data,
-                                                text->len));
+    if (ngx_bedrock_jw_begin(w, 0) == NGX_OK) {
+        ngx_bedrock_jw_write(w, (char *) text->data, text->len);
+        ngx_bedrock_jw_done(w);
     }
 }
 
@@ -1125,8 +1301,15 @@ ngx_bedrock_jw_number(ngx_bedrock_jw_t *w, ngx_str_t *text)
 void
 ngx_bedrock_jw_bool(ngx_bedrock_jw_t *w, ngx_uint_t b)
 {
-    if (w->rc == NGX_OK) {
-        ngx_bedrock_jw_check(w, yajl_gen_bool(w->gen, b ? 1 : 0));
+    if (ngx_bedrock_jw_begin(w, 0) == NGX_OK) {
+        if (b) {
+            ngx_bedrock_jw_write(w, "true", 4);
+
+        } else {
+            ngx_bedrock_jw_write(w, "false", 5);
+        }
+
+        ngx_bedrock_jw_done(w);
     }
 }
 
@@ -1134,8 +1317,9 @@ ngx_bedrock_jw_bool(ngx_bedrock_jw_t *w, ngx_uint_t b)
 void
 ngx_bedrock_jw_null(ngx_bedrock_jw_t *w)
 {
-    if (w->rc == NGX_OK) {
-        ngx_bedrock_jw_check(w, yajl_gen_null(w->gen));
+    if (ngx_bedrock_jw_begin(w, 0) == NGX_OK) {
+        ngx_bedrock_jw_write(w, "null", 4);
+        ngx_bedrock_jw_done(w);
     }
 }
 
@@ -1143,20 +1327,38 @@ ngx_bedrock_jw_null(ngx_bedrock_jw_t *w)
 void
 ngx_bedrock_jw_open(ngx_bedrock_jw_t *w, ngx_uint_t array)
 {
-    if (w->rc == NGX_OK) {
-        ngx_bedrock_jw_check(w, array ? yajl_gen_array_open(w->gen)
-                                      : yajl_gen_map_open(w->gen));
+    if (ngx_bedrock_jw_begin(w, 0) != NGX_OK) {
+        return;
     }
+
+    if (w->depth + 1 >= NGX_BEDROCK_JW_DEPTH) {
+        w->rc = NGX_ERROR;
+        return;
+    }
+
+    w->state[++w->depth] = array ? NGX_BEDROCK_JW_ARRAY_START
+                                 : NGX_BEDROCK_JW_MAP_START;
+
+    ngx_bedrock_jw_write(w, array ? "[" : "{", 1);
 }
 
 
 void
 ngx_bedrock_jw_close(ngx_bedrock_jw_t *w, ngx_uint_t array)
 {
-    if (w->rc == NGX_OK) {
-        ngx_bedrock_jw_check(w, array ? yajl_gen_array_close(w->gen)
-                                      : yajl_gen_map_close(w->gen));
+    if (w->rc != NGX_OK) {
+        return;
     }
+
+    if (w->depth == 0 || w->state[w->depth] == NGX_BEDROCK_JW_COMPLETE) {
+        w->rc = NGX_ERROR;
+        return;
+    }
+
+    w->depth--;
+    ngx_bedrock_jw_done(w);
+
+    ngx_bedrock_jw_write(w, array ? "]" : "}", 1);
 }
 
 

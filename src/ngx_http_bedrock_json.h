@@ -10,13 +10,13 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include <yajl/yajl_gen.h>
 #include <yajl/yajl_parse.h>
 
 
 /*
- * A small JSON document model on top of yajl: parsed values live in the
- * pool, nothing here knows about HTTP requests.
+ * A small JSON document model on top of yajl's parser: parsed values live
+ * in the pool, nothing here knows about HTTP requests.  The writer is our
+ * own, byte for byte what yajl's generator writes, without its callbacks.
  */
 
 
@@ -45,21 +45,26 @@ struct ngx_bedrock_json_s {
 };
 
 
+/* the writer's levels, as yajl's generator: a deeper value is refused */
+#define NGX_BEDROCK_JW_DEPTH  128
+
+
 /* a JSON writer into pool memory; calls are no-ops after a failure */
 typedef struct {
-    yajl_gen                  gen;
     ngx_pool_t               *pool;
     u_char                   *start;
     u_char                   *pos;
     u_char                   *end;
     size_t                    max;
     ngx_int_t                 rc;
+    ngx_uint_t                depth;
+    u_char                    state[NGX_BEDROCK_JW_DEPTH];
 } ngx_bedrock_jw_t;
 
 
 /*
- * yajl's generator refuses more than 128 levels; what is parsed is written
- * again inside a few levels of envelope
+ * What is parsed is written again inside a few levels of envelope, within
+ * the writer's NGX_BEDROCK_JW_DEPTH
  */
 #define NGX_BEDROCK_JSON_MAX_DEPTH  100
 

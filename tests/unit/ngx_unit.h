@@ -83,6 +83,7 @@ void ngx_unit_hostile(void);
 void ngx_unit_error(void);
 void ngx_unit_credentials(void);
 void ngx_unit_url(void);
+void ngx_unit_writer(void);
 
 
 #endif /* _NGX_UNIT_H_INCLUDED_ */

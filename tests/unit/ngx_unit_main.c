@@ -30,6 +30,7 @@ static ngx_unit_suite_t  ngx_unit_suites[] = {
     { "error", ngx_unit_error },
     { "credentials", ngx_unit_credentials },
     { "url", ngx_unit_url },
+    { "writer", ngx_unit_writer },
     { NULL, NULL }
 };
 
