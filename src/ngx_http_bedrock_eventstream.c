@@ -6,6 +6,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <zlib.h>
 
 #include "ngx_http_bedrock_eventstream.h"
 
@@ -81,11 +82,17 @@ ngx_bedrock_es_decode(ngx_bedrock_es_decoder_t *d, u_char **pos, u_char *last,
         break;
     }
 
-    /* the whole message: the checksum covers all but its own 4 bytes */
+    /*
+     * The whole message: the checksum covers all but its own 4 bytes.
+     * zlib's CRC-32 is the same one as nginx's, several bytes a step: a
+     * stream's messages are checked at a fraction of the cost.
+     */
 
     p = d->buf + d->total - 4;
 
-    if (ngx_crc32_long(d->buf, d->total - 4) != ngx_bedrock_es_u32(p)) {
+    if ((uint32_t) crc32(0, d->buf, (uInt) (d->total - 4))
+        != ngx_bedrock_es_u32(p))
+    {
         d->error = "message checksum mismatch";
         return NGX_ERROR;
     }
