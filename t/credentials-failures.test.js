@@ -29,9 +29,9 @@ describe('a source failing at worker start', () => {
                 async (b) => {
                     await b.start({ env: S.env(b) });
                     const src = b.sources[kind];
-                    const t0 = Date.now();
+                    const t0 = performance.now();
                     const res = await b.ask({ timeoutMs: 20000 });
-                    const waited = Date.now() - t0;
+                    const waited = performance.now() - t0;
                     b.assertUnavailable(res);
                     assert.ok(waited < MAX_WAIT_MS, `the request waited ${waited} ms`);
                     if (mode !== 'down') {
@@ -77,9 +77,9 @@ describe('a refresh that fails', () => {
                 } else {
                     await until(() => src.failures >= 1, 'a refresh attempt', 10000);
                 }
-                const t0 = Date.now();
+                const t0 = performance.now();
                 b.assertServedBy(await b.ask(), `${kind}#1`);
-                assert.ok(Date.now() - t0 < 1000, 'a refresh in progress does not hold requests');
+                assert.ok(performance.now() - t0 < 1000, 'a refresh in progress does not hold requests');
                 await until(() => b.problems(S.logged(b)).length > 0, 'the failed refresh in error.log', 15000);
 
                 if (loggedOnce) {

@@ -100,8 +100,8 @@ function waitingClients(port, count, body) {
 
 /** Waits until the fake has received `count` requests (or `ms` pass). */
 async function requestsReached(fake, count, ms = 60000) {
-    const started = Date.now();
-    while (fake.requests.length < count && Date.now() - started < ms) {
+    const started = performance.now();
+    while (fake.requests.length < count && performance.now() - started < ms) {
         await new Promise((resolve) => setTimeout(resolve, 50));
     }
 }

@@ -56,7 +56,7 @@ function parseJson(text, fallback = undefined) {
 function openStream(url, body, { headers = {}, timeoutMs = 10000 } = {}) {
     const payload = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     const target = new URL(url);
-    const started = Date.now();
+    const started = performance.now();
     const waiters = [];
     const seen = [];
     let req;
@@ -122,7 +122,7 @@ function openStream(url, body, { headers = {}, timeoutMs = 10000 } = {}) {
                     complete: res.complete,
                     aborted: destroyedByUs,
                     socket: req.socket,
-                    elapsedMs: Date.now() - started,
+                    elapsedMs: performance.now() - started,
                 });
             });
         });
