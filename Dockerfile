@@ -1,34 +1,40 @@
-# Debian 12's nginx with ngx_http_bedrock_module, configured as in
-# conf-examples/minimal.conf (listening on all addresses, port 8080).
+# Debian 12's nginx with ngx_http_bedrock_module installed as its Debian
+# package (libnginx-mod-http-bedrock, built here with dh_nginx), configured
+# as in conf-examples/minimal.conf (listening on all addresses, port 8080).
 #
 #   docker build -t nginx-bedrock .
 #   docker run -p 8080:8080 -e AWS_REGION=us-east-1 \
 #       -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY -e AWS_SESSION_TOKEN \
 #       nginx-bedrock
+#
+# Without a Docker daemon: scripts/docker-image.sh (podman, chroot
+# isolation, a debootstrapped base).
 
 FROM debian:12 AS build
 
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-       build-essential nginx nginx-dev libyajl-dev libssl-dev libpcre2-dev \
-       libpcre3-dev zlib1g-dev \
+       build-essential dpkg-dev debhelper nginx nginx-dev libyajl-dev \
+       libssl-dev zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 
 COPY config ngx_http_bedrock_module.c /src/
 COPY src /src/src
-COPY scripts/build.sh /src/scripts/
+COPY debian /src/debian
 
-RUN /src/scripts/build.sh
+RUN cd /src && dpkg-buildpackage -b -uc -us
 
 
 FROM debian:12
 
+COPY --from=build /libnginx-mod-http-bedrock_*.deb /tmp/
+
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-       nginx libyajl2 ca-certificates \
-    && rm -rf /var/lib/apt/lists/*
+       nginx ca-certificates /tmp/libnginx-mod-http-bedrock_*.deb \
+    && rm -rf /var/lib/apt/lists/* /tmp/*.deb
 
-COPY --from=build /src/build/ngx_http_bedrock_module.so /usr/lib/nginx/modules/
+# minimal.conf loads the module itself; it does not read modules-enabled
 COPY conf-examples/minimal.conf /etc/nginx/nginx.conf
 
 RUN sed -i -e 's/listen 127.0.0.1:8080;/listen 8080;/' \

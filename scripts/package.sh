@@ -81,8 +81,8 @@ so=/usr/lib/nginx/modules/ngx_http_bedrock_module.so
 grep -q "load_module modules/ngx_http_bedrock_module.so;" "$conf"
 
 # the packaged nginx loads it through its own nginx.conf
-nginx -t -q -g "pid /tmp/package-sh-test.pid;"
-nginx -V 2>&1 | head -1
+nginx -t -q
+nginx -V 2>&1 | sed -n 1p
 echo "package.sh: installed; nginx -t loads the module"
 
 if [ $test = 1 ]; then

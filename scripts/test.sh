@@ -8,7 +8,9 @@
 # and UBSan, a short run of every fuzz target, then the integration suite
 # twice more: on nginx and the module built with ASan and UBSan, and on
 # that build again with EAGAIN and short reads and writes forced on every
-# socket.
+# socket; then once on Debian 13's nginx 1.26 built from its source, and
+# once on the Debian package of the module installed into the packaged
+# nginx.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,3 +46,11 @@ scripts/sanitize.sh
 #    every other socket read and write fails with EAGAIN, the others move
 #    one byte (the first 64 KB of each connection, then varying sizes)
 scripts/eagain.sh --asan --no-deps
+
+# 8. the whole integration suite on Debian 13's nginx (1.26), built with
+#    the module at -Werror from trixie's source package
+scripts/nginx-release.sh trixie
+
+# 9. the Debian package (dpkg-buildpackage, dh_nginx) installed into the
+#    packaged nginx, and the whole integration suite on the installed .so
+scripts/package.sh --test
