@@ -929,6 +929,10 @@ ngx_bedrock_jw_write(ngx_bedrock_jw_t *w, const char *s, size_t len)
 {
     u_char  *p;
 
+    if (len == 0) {
+        return;
+    }
+
     p = ngx_bedrock_jw_room(w, len);
 
     if (p != NULL) {
@@ -1022,6 +1026,21 @@ ngx_bedrock_jw_string(ngx_bedrock_jw_t *w, u_char *s, size_t len)
     static const u_char    hex[] = "0123456789ABCDEF";
 
     if (ngx_bedrock_jw_begin(w, 1) != NGX_OK) {
+        return;
+    }
+
+    /* an empty string may have no data at all: no pointer arithmetic */
+
+    if (len == 0) {
+        p = ngx_bedrock_jw_room(w, 2);
+
+        if (p != NULL) {
+            *p++ = '"';
+            *p++ = '"';
+            w->pos = p;
+            ngx_bedrock_jw_done(w);
+        }
+
         return;
     }
 
