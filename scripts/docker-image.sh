@@ -35,16 +35,9 @@ mkdir -p "$out"
 t0=$SECONDS
 
 if [ $deps = 1 ]; then
-    missing=""
-    for p in podman debootstrap; do
-        dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
-    done
-    if [ -n "$missing" ]; then
-        log "installing$missing"
-        apt-get update -qq
-        # shellcheck disable=SC2086
-        apt-get install -y -qq --no-install-recommends $missing >/dev/null
-    fi
+    # shellcheck source=scripts/apt.sh
+    . "$top/scripts/apt.sh"
+    apt_ensure docker-image.sh podman debootstrap
 fi
 
 # 2. the base image

@@ -41,17 +41,10 @@ die() { echo "nginx-release.sh: $*" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
 
 if [ $deps = 1 ]; then
-    need="build-essential dpkg-dev libssl-dev libpcre2-dev zlib1g-dev libyajl-dev"
-    missing=""
-    for p in $need; do
-        dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
-    done
-    if [ -n "$missing" ]; then
-        log "installing$missing"
-        apt-get update -qq
-        # shellcheck disable=SC2086
-        apt-get install -y -qq --no-install-recommends $missing >/dev/null
-    fi
+    # shellcheck source=scripts/apt.sh
+    . "$top/scripts/apt.sh"
+    apt_ensure nginx-release.sh build-essential dpkg-dev libssl-dev \
+        libpcre2-dev zlib1g-dev libyajl-dev
 fi
 
 # 1. the source: apt-get source nginx/<release>, newest version first
@@ -137,30 +130,10 @@ log "nginx $version from $release's source ($(tail -1 "$out/source.log" 2>/dev/n
 prefix="$out/prefix"
 objs="$out/nginx"
 
-configure_args=(
-    --prefix="$prefix"
-    --conf-path="$prefix/conf/nginx.conf"
-    --error-log-path=stderr
-    --http-log-path="$prefix/logs/access.log"
-    --pid-path="$prefix/logs/nginx.pid"
-    --lock-path="$prefix/logs/nginx.lock"
-    --http-client-body-temp-path="$prefix/body"
-    --http-proxy-temp-path="$prefix/proxy"
-    --http-fastcgi-temp-path="$prefix/fastcgi"
-    --http-uwsgi-temp-path="$prefix/uwsgi"
-    --http-scgi-temp-path="$prefix/scgi"
-    --with-compat
-    --with-debug
-    --with-threads
-    --with-pcre-jit
-    --with-http_ssl_module
-    --with-http_v2_module
-    --with-http_realip_module
-    --with-http_stub_status_module
-    --with-http_auth_request_module
-    --with-cc-opt="-g -O2 -Werror"
-    --add-dynamic-module="$top"
-)
+# shellcheck source=scripts/nginx-source.sh
+. "$top/scripts/nginx-source.sh"
+nginx_configure_args "$prefix" "-g -O2 -Werror" "" "$top"
+configure_args=("${NGINX_CONFIGURE_ARGS[@]}")
 
 start=$SECONDS
 rm -rf "$objs"

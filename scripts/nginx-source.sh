@@ -5,6 +5,9 @@
 # one for bookworm is added when there is none.
 #
 #   nginx_source <top>   sets NGINX_SRC to the unpacked source directory
+#   nginx_configure_args <prefix> <cc-opt> <ld-opt> <module>
+#                        sets NGINX_CONFIGURE_ARGS, the configure arguments
+#                        of the nginx builds the suite runs on
 
 # the newest source version first; when a mirror lists a version it cannot
 # serve (a 404 for the security suite's files), the ones after it
@@ -76,4 +79,41 @@ END
         echo "nginx-source.sh: no nginx source in $cache" >&2
         return 1
     fi
+}
+
+
+# an nginx with everything the suite uses, its paths below <prefix>, the
+# module (the folder with its config) as a dynamic module
+nginx_configure_args() {
+    local prefix=$1 cc_opt=$2 ld_opt=$3 module=$4
+
+    NGINX_CONFIGURE_ARGS=(
+        --prefix="$prefix"
+        --conf-path="$prefix/conf/nginx.conf"
+        --error-log-path=stderr
+        --http-log-path="$prefix/logs/access.log"
+        --pid-path="$prefix/logs/nginx.pid"
+        --lock-path="$prefix/logs/nginx.lock"
+        --http-client-body-temp-path="$prefix/body"
+        --http-proxy-temp-path="$prefix/proxy"
+        --http-fastcgi-temp-path="$prefix/fastcgi"
+        --http-uwsgi-temp-path="$prefix/uwsgi"
+        --http-scgi-temp-path="$prefix/scgi"
+        --with-compat
+        --with-debug
+        --with-threads
+        --with-pcre-jit
+        --with-http_ssl_module
+        --with-http_v2_module
+        --with-http_realip_module
+        --with-http_stub_status_module
+        --with-http_auth_request_module
+        --with-cc-opt="$cc_opt"
+    )
+
+    if [ -n "$ld_opt" ]; then
+        NGINX_CONFIGURE_ARGS+=(--with-ld-opt="$ld_opt")
+    fi
+
+    NGINX_CONFIGURE_ARGS+=(--add-dynamic-module="$module")
 }

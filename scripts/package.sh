@@ -32,17 +32,10 @@ done
 export DEBIAN_FRONTEND=noninteractive
 
 if [ $deps = 1 ]; then
-    need="dpkg-dev debhelper nginx nginx-dev libyajl-dev libssl-dev zlib1g-dev"
-    missing=""
-    for p in $need; do
-        dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
-    done
-    if [ -n "$missing" ]; then
-        echo "package.sh: installing$missing"
-        apt-get update -qq
-        # shellcheck disable=SC2086
-        apt-get install -y -qq --no-install-recommends $missing >/dev/null
-    fi
+    # shellcheck source=scripts/apt.sh
+    . "$top/scripts/apt.sh"
+    apt_ensure package.sh dpkg-dev debhelper nginx nginx-dev libyajl-dev \
+        libssl-dev zlib1g-dev
 fi
 
 rm -rf "$out"

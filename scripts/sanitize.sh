@@ -181,31 +181,8 @@ core_extra='-fno-sanitize=nonnull-attribute'
 
 prefix="$asan/prefix"
 
-configure_args=(
-    --prefix="$prefix"
-    --conf-path="$prefix/conf/nginx.conf"
-    --error-log-path=stderr
-    --http-log-path="$prefix/logs/access.log"
-    --pid-path="$prefix/logs/nginx.pid"
-    --lock-path="$prefix/logs/nginx.lock"
-    --http-client-body-temp-path="$prefix/body"
-    --http-proxy-temp-path="$prefix/proxy"
-    --http-fastcgi-temp-path="$prefix/fastcgi"
-    --http-uwsgi-temp-path="$prefix/uwsgi"
-    --http-scgi-temp-path="$prefix/scgi"
-    --with-compat
-    --with-debug
-    --with-threads
-    --with-pcre-jit
-    --with-http_ssl_module
-    --with-http_v2_module
-    --with-http_realip_module
-    --with-http_stub_status_module
-    --with-http_auth_request_module
-    --with-cc-opt="$cc_opt"
-    --with-ld-opt="$ld_opt"
-    --add-dynamic-module="$top"
-)
+nginx_configure_args "$prefix" "$cc_opt" "$ld_opt" "$top"
+configure_args=("${NGINX_CONFIGURE_ARGS[@]}")
 
 objs="$asan/nginx-src"
 

@@ -55,17 +55,10 @@ if [ $fuzz = 1 ]; then
     need="$need clang libclang-rt-14-dev"
 fi
 
-missing=""
-for p in $need; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
-done
-
-if [ -n "$missing" ]; then
-    echo "unit.sh: installing$missing"
-    apt-get update -qq
-    # shellcheck disable=SC2086
-    apt-get install -y -qq --no-install-recommends $missing >/dev/null
-fi
+# shellcheck source=scripts/apt.sh
+. "$top/scripts/apt.sh"
+# shellcheck disable=SC2086
+apt_ensure unit.sh $need
 
 # 2. nginx's source, as Debian ships it
 

@@ -8,6 +8,7 @@
 #include <ngx_core.h>
 
 #include "ngx_http_bedrock_limit.h"
+#include "ngx_http_bedrock_zone.h"
 
 
 /* the longest part of a key told apart from others */
@@ -25,8 +26,7 @@ typedef struct {
 
 
 typedef struct {
-    ngx_rbtree_t              rbtree;
-    ngx_rbtree_node_t         sentinel;
+    ngx_bedrock_zone_tree_t   tree;
     ngx_queue_t               queue;
 } ngx_bedrock_limit_sh_t;
 
@@ -45,6 +45,7 @@ static ngx_bedrock_limit_node_t *ngx_bedrock_limit_find(
     ngx_bedrock_limit_t *lim, ngx_str_t *key, uint32_t hash);
 static void ngx_bedrock_limit_forget(ngx_bedrock_limit_t *lim,
     ngx_uint_t all);
+static uint32_t ngx_bedrock_limit_key(ngx_str_t *key, ngx_str_t *k);
 
 
 /* the zones' tag: bedrock_metrics_zone's names cannot be taken for them */
@@ -109,50 +110,23 @@ ngx_bedrock_limit_init(ngx_shm_zone_t *zone, void *data)
 {
     ngx_bedrock_limit_t  *old = data;
 
-    size_t                len;
+    ngx_int_t             rc;
     ngx_bedrock_limit_t  *lim;
 
     lim = zone->data;
 
-    if (old) {
-        lim->sh = old->sh;
-        lim->shpool = old->shpool;
-        return NGX_OK;
+    rc = ngx_bedrock_zone_init(zone, (void **) &lim->sh, &lim->shpool,
+                               old ? old->sh : NULL,
+                               old ? old->shpool : NULL,
+                               sizeof(ngx_bedrock_limit_sh_t),
+                               ngx_bedrock_limit_insert,
+                               "bedrock_token_limit_zone");
+
+    if (rc == NGX_DONE) {
+        ngx_queue_init(&lim->sh->queue);
     }
 
-    lim->shpool = (ngx_slab_pool_t *) zone->shm.addr;
-
-    if (zone->shm.exists) {
-        lim->sh = lim->shpool->data;
-        return NGX_OK;
-    }
-
-    lim->sh = ngx_slab_alloc(lim->shpool, sizeof(ngx_bedrock_limit_sh_t));
-    if (lim->sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    lim->shpool->data = lim->sh;
-
-    ngx_rbtree_init(&lim->sh->rbtree, &lim->sh->sentinel,
-                    ngx_bedrock_limit_insert);
-    ngx_queue_init(&lim->sh->queue);
-
-    /* a full zone forgets old keys: that is no failure to log each time */
-
-    lim->shpool->log_nomem = 0;
-
-    len = sizeof(" in bedrock_token_limit_zone \"\"") + zone->shm.name.len;
-
-    lim->shpool->log_ctx = ngx_slab_alloc(lim->shpool, len);
-    if (lim->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(lim->shpool->log_ctx, " in bedrock_token_limit_zone \"%V\"%Z",
-                &zone->shm.name);
-
-    return NGX_OK;
+    return (rc == NGX_ERROR) ? NGX_ERROR : NGX_OK;
 }
 
 
@@ -201,8 +175,8 @@ ngx_bedrock_limit_find(ngx_bedrock_limit_t *lim, ngx_str_t *key,
     ngx_rbtree_node_t         *node, *sentinel;
     ngx_bedrock_limit_node_t  *n;
 
-    node = lim->sh->rbtree.root;
-    sentinel = lim->sh->rbtree.sentinel;
+    node = lim->sh->tree.rbtree.root;
+    sentinel = lim->sh->tree.rbtree.sentinel;
 
     while (node != sentinel) {
 
@@ -229,6 +203,7 @@ ngx_bedrock_limit_find(ngx_bedrock_limit_t *lim, ngx_str_t *key,
 ngx_int_t
 ngx_bedrock_limit_check(ngx_shm_zone_t *zone, ngx_str_t *key, time_t *retry)
 {
+    uint32_t                   hash;
     ngx_str_t                  k;
     ngx_msec_int_t             elapsed;
     ngx_bedrock_limit_t       *lim;
@@ -236,12 +211,11 @@ ngx_bedrock_limit_check(ngx_shm_zone_t *zone, ngx_str_t *key, time_t *retry)
 
     lim = zone->data;
 
-    k.data = key->data;
-    k.len = ngx_min(key->len, NGX_BEDROCK_LIMIT_KEY_MAX);
+    hash = ngx_bedrock_limit_key(key, &k);
 
     ngx_shmtx_lock(&lim->shpool->mutex);
 
-    n = ngx_bedrock_limit_find(lim, &k, ngx_crc32_short(k.data, k.len));
+    n = ngx_bedrock_limit_find(lim, &k, hash);
 
     if (n == NULL || n->tokens < lim->conf.rate) {
         ngx_shmtx_unlock(&lim->shpool->mutex);
@@ -278,9 +252,7 @@ ngx_bedrock_limit_charge(ngx_shm_zone_t *zone, ngx_str_t *key,
 
     lim = zone->data;
 
-    k.data = key->data;
-    k.len = ngx_min(key->len, NGX_BEDROCK_LIMIT_KEY_MAX);
-    hash = ngx_crc32_short(k.data, k.len);
+    hash = ngx_bedrock_limit_key(key, &k);
 
     ngx_shmtx_lock(&lim->shpool->mutex);
 
@@ -318,7 +290,7 @@ ngx_bedrock_limit_charge(ngx_shm_zone_t *zone, ngx_str_t *key,
         n->start = ngx_current_msec;
         n->tokens = 0;
 
-        ngx_rbtree_insert(&lim->sh->rbtree, &n->node);
+        ngx_rbtree_insert(&lim->sh->tree.rbtree, &n->node);
 
     } else {
         ngx_queue_remove(&n->queue);
@@ -370,11 +342,23 @@ ngx_bedrock_limit_forget(ngx_bedrock_limit_t *lim, ngx_uint_t all)
         }
 
         ngx_queue_remove(q);
-        ngx_rbtree_delete(&lim->sh->rbtree, &n->node);
+        ngx_rbtree_delete(&lim->sh->tree.rbtree, &n->node);
         ngx_slab_free_locked(lim->shpool, n);
 
         if (all) {
             return;
         }
     }
+}
+
+
+/* the part of a key told apart, and its hash */
+
+static uint32_t
+ngx_bedrock_limit_key(ngx_str_t *key, ngx_str_t *k)
+{
+    k->data = key->data;
+    k->len = ngx_min(key->len, NGX_BEDROCK_LIMIT_KEY_MAX);
+
+    return ngx_crc32_short(k->data, k->len);
 }

@@ -9,6 +9,7 @@
 
 #include "ngx_http_bedrock_json.h"
 #include "ngx_http_bedrock_metrics.h"
+#include "ngx_http_bedrock_zone.h"
 
 
 #define NGX_BEDROCK_M_REQUESTS  0
@@ -39,8 +40,7 @@ typedef struct {
 
 
 typedef struct {
-    ngx_rbtree_t              rbtree;
-    ngx_rbtree_node_t         sentinel;
+    ngx_bedrock_zone_tree_t   tree;
     ngx_atomic_t              streams;
     uint64_t                  dropped;
 } ngx_bedrock_metrics_sh_t;
@@ -178,47 +178,19 @@ ngx_bedrock_metrics_init(ngx_shm_zone_t *zone, void *data)
 {
     ngx_bedrock_metrics_t  *old = data;
 
-    size_t                  len;
     ngx_bedrock_metrics_t  *m;
 
     m = zone->data;
 
-    if (old) {
-        m->sh = old->sh;
-        m->shpool = old->shpool;
-        return NGX_OK;
-    }
-
-    m->shpool = (ngx_slab_pool_t *) zone->shm.addr;
-
-    if (zone->shm.exists) {
-        m->sh = m->shpool->data;
-        return NGX_OK;
-    }
-
-    m->sh = ngx_slab_calloc(m->shpool, sizeof(ngx_bedrock_metrics_sh_t));
-    if (m->sh == NULL) {
+    if (ngx_bedrock_zone_init(zone, (void **) &m->sh, &m->shpool,
+                              old ? old->sh : NULL, old ? old->shpool : NULL,
+                              sizeof(ngx_bedrock_metrics_sh_t),
+                              ngx_bedrock_metrics_insert,
+                              "bedrock_metrics_zone")
+        == NGX_ERROR)
+    {
         return NGX_ERROR;
     }
-
-    m->shpool->data = m->sh;
-
-    ngx_rbtree_init(&m->sh->rbtree, &m->sh->sentinel,
-                    ngx_bedrock_metrics_insert);
-
-    /* a full zone drops series, counted: no alert for each */
-
-    m->shpool->log_nomem = 0;
-
-    len = sizeof(" in bedrock_metrics_zone \"\"") + zone->shm.name.len;
-
-    m->shpool->log_ctx = ngx_slab_alloc(m->shpool, len);
-    if (m->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(m->shpool->log_ctx, " in bedrock_metrics_zone \"%V\"%Z",
-                &zone->shm.name);
 
     return NGX_OK;
 }
@@ -302,8 +274,8 @@ ngx_bedrock_metrics_find(ngx_bedrock_metrics_t *m, ngx_uint_t family,
 
     hash = ngx_crc32_short(labels, len);
 
-    node = m->sh->rbtree.root;
-    sentinel = m->sh->rbtree.sentinel;
+    node = m->sh->tree.rbtree.root;
+    sentinel = m->sh->tree.rbtree.sentinel;
 
     while (node != sentinel) {
 
@@ -337,7 +309,7 @@ ngx_bedrock_metrics_find(ngx_bedrock_metrics_t *m, ngx_uint_t family,
     s->len = len;
     ngx_memcpy(ngx_bedrock_series_labels(s, n), labels, len);
 
-    ngx_rbtree_insert(&m->sh->rbtree, &s->node);
+    ngx_rbtree_insert(&m->sh->tree.rbtree, &s->node);
 
     return ngx_bedrock_series_values(s);
 }
@@ -547,7 +519,7 @@ ngx_bedrock_metrics_text(ngx_shm_zone_t *zone, ngx_pool_t *pool,
     ngx_bedrock_metrics_t  *m;
 
     m = zone->data;
-    tree = &m->sh->rbtree;
+    tree = &m->sh->tree.rbtree;
 
     ngx_shmtx_lock(&m->shpool->mutex);
 
