@@ -9,7 +9,7 @@ const parsePrometheus = require('parse-prometheus-text-format');
 
 const { awsError, converseAnswer, eventStreamAnswer } = require('./lib/fake-bedrock');
 const { textStream } = require('./lib/eventstream');
-const { startGateway, bedrockLocation } = require('./lib/gateway');
+const { startGateway, bedrockLocation, NOVA_ID } = require('./lib/gateway');
 const { request, sleep } = require('./lib/http');
 const { startNginx } = require('./lib/nginx');
 
@@ -263,6 +263,30 @@ describe('metrics zone', () => {
             assert.ok(dropped > 0, 'nothing was dropped: the zone is larger than thought');
             const kept = family(families, 'bedrock_requests_total').metrics.length;
             assert.ok(kept > 0 && kept < 120, `${kept} series kept`);
+        } finally {
+            await gw.stop();
+        }
+    });
+
+    it('escapes label values as the text format requires', async () => {
+        // the alias holds a double quote, a backslash and a newline
+        const alias = 'odd"na\\me\nx';
+        const gw = await startGateway({
+            http: 'bedrock_metrics_zone esc 64k;',
+            server: (fake) => [
+                bedrockLocation('/v1/', { pass: fake.url,
+                    extra: `bedrock_model_map 'odd"na\\\\me\\nx' ${NOVA_ID};` }),
+                'location = /metrics { bedrock_metrics; }',
+            ].join('\n'),
+        });
+        try {
+            gw.fake.respond = () => converseAnswer({ text: 'ok' });
+            const res = await gw.chat({ model: alias, messages: [{ role: 'user', content: 'x' }] });
+            assert.equal(res.status, 200, res.text);
+            const { text, families } = await scrape(gw);
+            assert.match(text, /^bedrock_requests_total\{location="\/v1\/",model="odd\\"na\\\\me\\nx",status="200"\} 1$/m);
+            assert.equal(sample(families, 'bedrock_requests_total',
+                { location: '/v1/', model: alias, status: '200' }).value, '1');
         } finally {
             await gw.stop();
         }
