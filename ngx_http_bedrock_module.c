@@ -5244,7 +5244,9 @@ ngx_http_bedrock_log_handler(ngx_http_request_t *r)
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bedrock_module);
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
 
-    if (blcf->pass != 1) {
+    /* an embeddings call's subrequests (log_subrequest on) are its parts */
+
+    if (blcf->pass != 1 || r != r->main) {
         return NGX_OK;
     }
 
